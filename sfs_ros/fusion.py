@@ -1,0 +1,298 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Per-mask fusion of the closed-set class map, the FastSAM masks and the open-vocabulary labels.
+
+Three steps run on every frame, all vectorised with numpy (no per-pixel Python work):
+
+``vote``
+    One histogram over (mask index x class id) gives, for every mask, its majority closed-set
+    class, the fraction of its pixels holding that class (purity) and its area.
+``fuse``
+    Picks one label per mask: the closed-set label when it is pure enough and not contradicted
+    by a stronger open-vocabulary result, else the open-vocabulary label when it clears the
+    threshold, else 0 ("unidentified").
+``paint``
+    Writes the per-mask labels into a label map the way SSA and FastSAM do: large masks first,
+    smaller masks on top, pixels covered by no mask keep the closed-set class.
+
+Conventions: masks are a bool array ``(N, h, w)`` at the working resolution, class maps are
+integer arrays ``(h, w)`` of closed-set ids, output label ids are ``uint16`` with 0 meaning
+"unidentified".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["MaskVotes", "OpenVocabScores", "fuse", "paint", "vote"]
+
+_UINT16_MAX = int(np.iinfo(np.uint16).max)
+# How many masks ``vote`` counts per bincount (keeps its index arrays cache-sized).
+_VOTE_BLOCK = 16
+# How many masks ``paint`` reduces at once: bounds its scratch memory to
+# ``_PAINT_BLOCK * h * w`` weights however many masks there are.
+_PAINT_BLOCK = 32
+
+
+@dataclass(frozen=True)
+class MaskVotes:
+    """Result of :func:`vote`: the closed-set majority vote inside every mask.
+
+    Attributes:
+        labels: ``(N,)`` int64, majority class id inside each mask (ties go to the smallest id);
+            0 for an empty mask.
+        purity: ``(N,)`` float32, fraction of the mask's pixels holding that class; 0.0 for an
+            empty mask.
+        areas: ``(N,)`` int64, pixel count of each mask.
+    """
+
+    labels: np.ndarray
+    purity: np.ndarray
+    areas: np.ndarray
+
+
+@dataclass(frozen=True)
+class OpenVocabScores:
+    """Per-mask result of the open-vocabulary branch (may be absent for some masks).
+
+    Attributes:
+        labels: ``(N,)`` int64, best open-vocabulary label id; 0 = no result for that mask.
+        scores: ``(N,)`` float32, its score (cosine similarity); NaN where there is no result.
+        closed_scores: ``(N,)`` float32, the open-vocabulary score of the name of the mask's
+            closed-set label; NaN where it was not scored.
+    """
+
+    labels: np.ndarray
+    scores: np.ndarray
+    closed_scores: np.ndarray
+
+
+def _check_masks(masks: np.ndarray, class_map: np.ndarray) -> None:
+    if masks.ndim != 3:
+        raise ValueError(f"masks must have shape (N, h, w), got {masks.shape}")
+    if class_map.ndim != 2:
+        raise ValueError(f"class_map must have shape (h, w), got {class_map.shape}")
+    if masks.shape[1:] != class_map.shape:
+        raise ValueError(f"masks {masks.shape[1:]} and class_map {class_map.shape} differ in size")
+    if not np.issubdtype(class_map.dtype, np.integer):
+        raise ValueError(f"class_map must hold integer class ids, got {class_map.dtype}")
+
+
+def vote(masks: np.ndarray, class_map: np.ndarray, num_classes: int) -> MaskVotes:
+    """Majority closed-set class, purity and area of every mask, from one histogram.
+
+    The mask pixels are gathered with ``np.flatnonzero`` and counted with ``np.bincount`` over
+    the flat index ``mask * num_classes + class``, giving an ``(N, C)`` histogram (filled in
+    blocks of masks so the index arrays stay in cache). Overlapping masks each count the
+    shared pixels.
+
+    Args:
+        masks: ``(N, h, w)`` bool (any dtype is read as ``!= 0``); ``N`` may be 0.
+        class_map: ``(h, w)`` integer closed-set class ids, each in ``[0, num_classes)``.
+        num_classes: number of closed-set classes ``C`` (at least 1).
+
+    Returns:
+        :class:`MaskVotes` with ``(N,)`` arrays. Ties go to the smallest class id; an empty
+        mask gets label 0, purity 0.0 and area 0.
+
+    Raises:
+        ValueError: on shape mismatches, ``num_classes < 1`` or a class id outside
+            ``[0, num_classes)``.
+    """
+    masks = np.asarray(masks)
+    class_map = np.asarray(class_map)
+    _check_masks(masks, class_map)
+    num_classes = int(num_classes)
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if class_map.size:
+        lo, hi = int(class_map.min()), int(class_map.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(
+                f"class_map ids must lie in [0, {num_classes}), got range [{lo}, {hi}]"
+            )
+
+    n = masks.shape[0]
+    hw = class_map.size
+    flat_masks = masks.reshape(n, hw)
+    if flat_masks.dtype != np.bool_:
+        flat_masks = flat_masks != 0
+    flat_classes = class_map.reshape(-1)
+    # The (N, C) histogram is filled a block of masks at a time: the same single bincount per
+    # pixel, but the index arrays of a block stay in cache (~35 % faster than one pass over
+    # 300 masks). flatnonzero is several times faster than a 3-D np.nonzero.
+    counts = np.empty((n, num_classes), np.int64)
+    for start in range(0, n, _VOTE_BLOCK):
+        stop = min(start + _VOTE_BLOCK, n)
+        flat = np.flatnonzero(flat_masks[start:stop])
+        mask_idx, pixel = np.divmod(flat, hw)
+        mask_idx *= num_classes
+        mask_idx += np.take(flat_classes, pixel)
+        counts[start:stop] = np.bincount(mask_idx, minlength=(stop - start) * num_classes).reshape(
+            stop - start, num_classes
+        )
+
+    labels = counts.argmax(axis=1).astype(np.int64, copy=False) if n else np.zeros(0, np.int64)
+    best = counts[np.arange(n), labels]
+    areas = counts.sum(axis=1, dtype=np.int64)
+    purity = np.zeros(n, np.float32)
+    np.divide(best, areas, out=purity, where=areas > 0, casting="unsafe")
+    return MaskVotes(labels=labels, purity=purity, areas=areas)
+
+
+def _as_label_ids(values: np.ndarray, name: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.size and (int(values.min()) < 0 or int(values.max()) > _UINT16_MAX):
+        raise ValueError(f"{name} must be label ids in [0, {_UINT16_MAX}]")
+    return values
+
+
+def fuse(
+    votes: MaskVotes,
+    min_purity: float,
+    open_vocab: OpenVocabScores | None = None,
+    threshold: float = 0.0,
+) -> np.ndarray:
+    """Final label per mask (DESIGN §4, after the SFS paper and SSA).
+
+    For every mask:
+
+    * the closed-set label is kept when it is not 0, its purity is ``>= min_purity`` and the
+      open vocabulary does not contradict it. A contradiction is an open-vocabulary label that
+      differs from the closed-set label, scores ``>= threshold`` and scores higher than the
+      open-vocabulary score of the closed-set name (``closed_scores``; NaN counts as lower);
+    * otherwise the open-vocabulary label is taken when it is not 0 and its score is
+      ``>= threshold`` (a NaN score never clears it);
+    * otherwise the mask is 0 = unidentified.
+
+    Args:
+        votes: output of :func:`vote`.
+        min_purity: purity needed to keep the closed-set label (``>=`` keeps).
+        open_vocab: per-mask open-vocabulary results, or None when that branch is off.
+        threshold: minimum open-vocabulary score (``>=`` clears it).
+
+    Returns:
+        ``(N,)`` uint16 label ids.
+
+    Raises:
+        ValueError: when array lengths differ or a label does not fit in uint16.
+    """
+    closed = _as_label_ids(votes.labels, "votes.labels")
+    purity = np.asarray(votes.purity)
+    n = closed.shape[0]
+    if purity.shape != (n,):
+        raise ValueError(f"votes.purity must have shape ({n},), got {purity.shape}")
+    keep = (purity >= min_purity) & (closed != 0)
+
+    if open_vocab is None:
+        return np.where(keep, closed, 0).astype(np.uint16)
+
+    open_labels = _as_label_ids(open_vocab.labels, "open_vocab.labels")
+    scores = np.asarray(open_vocab.scores, dtype=np.float32)
+    closed_scores = np.asarray(open_vocab.closed_scores, dtype=np.float32)
+    for name, arr in (
+        ("labels", open_labels),
+        ("scores", scores),
+        ("closed_scores", closed_scores),
+    ):
+        if arr.shape != (n,):
+            raise ValueError(f"open_vocab.{name} must have shape ({n},), got {arr.shape}")
+
+    # NaN >= threshold is False: a missing score never clears the threshold.
+    has_open = (open_labels != 0) & (scores >= threshold)
+    beats_closed = (scores > closed_scores) | np.isnan(closed_scores)
+    contradicts = has_open & (open_labels != closed) & beats_closed
+    keep &= ~contradicts
+    out = np.where(keep, closed, np.where(has_open, open_labels, 0))
+    return out.astype(np.uint16)
+
+
+def _mask_areas(flat: np.ndarray) -> np.ndarray:
+    """Pixel count of every row of a bool ``(N, h*w)`` array.
+
+    ``np.count_nonzero(axis=1)`` converts and sums bytes (~12 ms for 300 masks of 480x270);
+    counting the set bits of 8-byte words is ~3x faster when the rows allow a uint64 view.
+    """
+    if hasattr(np, "bitwise_count") and flat.flags.c_contiguous and flat.shape[1] % 8 == 0:
+        # A bool byte is 0 or 1, so the bits set in each 8-byte word count its True bytes.
+        return np.bitwise_count(flat.view(np.uint64)).sum(axis=1, dtype=np.int64)
+    return np.count_nonzero(flat, axis=1).astype(np.int64)
+
+
+def paint(
+    masks: np.ndarray,
+    mask_labels: np.ndarray,
+    class_map: np.ndarray,
+    areas: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paint per-mask labels into a label map and an instance map (SSA / FastSAM rule).
+
+    Masks are painted largest area first, so a smaller mask wins where masks overlap. Among
+    masks of equal area the one with the **lower index** ends on top. Pixels covered by no mask
+    keep ``class_map``'s id. A mask labelled 0 paints 0 (unidentified) over the closed-set class.
+
+    Implementation: every mask gets a priority weight (``N`` for the winner-most mask down to 1)
+    and the per-pixel maximum over the masks is taken in blocks of masks, which bounds scratch
+    memory; the winning mask's label and index are then gathered through small lookup tables.
+
+    Args:
+        masks: ``(N, h, w)`` bool (any dtype is read as ``!= 0``); ``N`` may be 0.
+        mask_labels: ``(N,)`` label ids (e.g. the output of :func:`fuse`), each fitting uint16.
+        class_map: ``(h, w)`` integer closed-set ids in ``[0, 65535]`` (the fallback label).
+        areas: optional ``(N,)`` pixel counts of the masks (e.g. ``MaskVotes.areas``) to skip
+            recounting them; must equal the true counts.
+
+    Returns:
+        ``(label_map, instance_map)``, both ``(h, w)`` uint16. ``instance_map`` holds
+        ``1 + index`` of the winning mask, 0 where no mask covers the pixel.
+
+    Raises:
+        ValueError: on shape mismatches or ids that do not fit uint16.
+    """
+    masks = np.asarray(masks)
+    class_map = np.asarray(class_map)
+    _check_masks(masks, class_map)
+    n, h, w = masks.shape
+    if n > _UINT16_MAX - 1:
+        raise ValueError(f"at most {_UINT16_MAX - 1} masks can be painted, got {n}")
+    mask_labels = _as_label_ids(mask_labels, "mask_labels")
+    if mask_labels.shape != (n,):
+        raise ValueError(f"mask_labels must have shape ({n},), got {mask_labels.shape}")
+    if class_map.dtype not in (np.uint8, np.uint16):
+        _as_label_ids(class_map, "class_map")
+    if n == 0:
+        return class_map.astype(np.uint16), np.zeros((h, w), np.uint16)
+
+    flat = masks.reshape(n, h * w)
+    if flat.dtype != np.bool_:
+        flat = flat != 0
+    if areas is None:
+        areas = _mask_areas(flat)
+    areas = np.asarray(areas, dtype=np.int64)
+    if areas.shape != (n,):
+        raise ValueError(f"areas must have shape ({n},), got {areas.shape}")
+
+    # Winner order: smallest area first, then lowest index (lexsort is stable on the index).
+    order = np.lexsort((np.arange(n), areas))
+    weight = np.empty(n, np.uint16)
+    weight[order] = np.arange(n, 0, -1, dtype=np.uint16)  # winner-most mask gets weight n
+
+    best = np.zeros(h * w, np.uint16)  # 0 = no mask
+    scratch = np.empty((min(_PAINT_BLOCK, n), h * w), np.uint16)
+    for start in range(0, n, _PAINT_BLOCK):
+        stop = min(start + _PAINT_BLOCK, n)
+        blk = scratch[: stop - start]
+        np.multiply(flat[start:stop], weight[start:stop, None], out=blk)
+        np.maximum(best, blk.max(axis=0), out=best)
+
+    # Lookup tables indexed by weight: weight 0 means "no mask".
+    inst_lut = np.zeros(n + 1, np.uint16)
+    inst_lut[weight] = np.arange(1, n + 1, dtype=np.uint16)
+    label_lut = np.zeros(n + 1, np.uint16)
+    label_lut[weight] = mask_labels
+    best = best.reshape(h, w)
+    instance_map = inst_lut[best]
+    fallback = class_map.astype(np.uint16, copy=False)
+    label_map = np.where(best > 0, label_lut[best], fallback)
+    return label_map, instance_map

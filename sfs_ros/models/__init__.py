@@ -1,0 +1,1 @@
+"""Model adapters: FastSAM mask generator and closed-set semantic segmenters."""

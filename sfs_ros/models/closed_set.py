@@ -1,0 +1,147 @@
+"""Closed-set semantic segmenters over transformers: one full-image class map per frame.
+
+SegFormer (the real-time default) runs with a lean cv2 preprocessing equivalent to its image
+processor; Mask2Former / OneFormer (the paper's choice) go through their processors'
+semantic post-processing. Input is always RGB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sfs_ros.runtime import LOG, DeviceChoice
+from sfs_ros.vocabularies import (
+    VOCABULARIES,
+    Vocabulary,
+    get_vocabulary,
+    normalize_class_name,
+    vocabulary_from_id2label,
+)
+from sfs_ros.weights import resolve_hf_model
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def match_vocabulary(requested: str, id2label: dict[int, str], model_id: str) -> Vocabulary:
+    """The vocabulary of a model's output channels.
+
+    ``requested`` = ``auto`` recognises the built-in vocabularies by their names; a named
+    vocabulary must have as many classes as the model has outputs.
+    """
+    labels = {int(k): v for k, v in id2label.items()}
+    if requested and requested != "auto":
+        vocab = get_vocabulary(requested)
+        if len(vocab) != len(labels):
+            raise ValueError(
+                f"closed_set.vocabulary '{requested}' has {len(vocab)} classes but model "
+                f"'{model_id}' has {len(labels)} outputs; use closed_set.vocabulary:=auto"
+            )
+        return vocab
+    names = [normalize_class_name(labels[i]) for i in sorted(labels)]
+    for vocab in VOCABULARIES.values():
+        if len(vocab) == len(names):
+            known = [normalize_class_name(n) for n in vocab.names]
+            raw = [normalize_class_name(n) for n in (vocab.raw_names or vocab.names)]
+            hits = sum(a in (b, c) for a, b, c in zip(names, known, raw, strict=True))
+            if hits >= 0.8 * len(names):
+                return vocab
+    return vocabulary_from_id2label(Path(model_id).name, labels)
+
+
+class ClosedSetSegmenter:
+    """A transformers semantic segmenter, loaded once; ``__call__`` gives a class-index map."""
+
+    def __init__(
+        self,
+        model_id: str,
+        device: DeviceChoice,
+        vocabulary: str = "auto",
+        allow_random: bool = False,
+    ) -> None:
+        import torch
+        from transformers import AutoConfig
+
+        default_vocab = "ade20k" if vocabulary in ("", "auto") else vocabulary
+        source, self.is_random = resolve_hf_model(
+            model_id, dict(enumerate(get_vocabulary(default_vocab).names)), allow_random
+        )
+        config = AutoConfig.from_pretrained(source)
+        self.model_type = config.model_type
+        self.model_id = model_id
+        self.device = device
+        self.vocabulary = match_vocabulary(vocabulary, config.id2label, model_id)
+        dtype = torch.float16 if device.half else torch.float32
+        if self.model_type == "segformer":
+            from transformers import AutoModelForSemanticSegmentation
+
+            self.model = AutoModelForSemanticSegmentation.from_pretrained(source, dtype=dtype)
+            self._load_segformer_preprocessing(source)
+            self.processor = None
+        elif self.model_type in ("mask2former", "oneformer", "maskformer"):
+            from transformers import AutoModelForUniversalSegmentation, AutoProcessor
+
+            self.model = AutoModelForUniversalSegmentation.from_pretrained(source, dtype=dtype)
+            self.processor = AutoProcessor.from_pretrained(source)
+        else:
+            raise ValueError(
+                f"closed-set model '{model_id}' is a '{self.model_type}'; supported: segformer, "
+                "mask2former, oneformer, maskformer"
+            )
+        self.model = self.model.to(device.device).eval()
+        LOG.info(
+            "closed-set %s (%s, %d classes, vocabulary %s) loaded on %s",
+            model_id,
+            self.model_type,
+            len(self.vocabulary),
+            self.vocabulary.name,
+            device.device,
+        )
+
+    def _load_segformer_preprocessing(self, source: str) -> None:
+        from transformers import AutoImageProcessor
+
+        try:
+            proc = AutoImageProcessor.from_pretrained(source)
+            size = proc.size
+            self.input_hw = (int(size["height"]), int(size["width"]))
+            mean, std = proc.image_mean, proc.image_std
+        except (OSError, KeyError, TypeError):
+            self.input_hw, mean, std = (512, 512), IMAGENET_MEAN, IMAGENET_STD
+        self.mean = np.asarray(mean, np.float32) * 255.0
+        self.std = np.asarray(std, np.float32) * 255.0
+
+    def preprocess(self, rgb: np.ndarray) -> object:
+        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor (SegFormer path)."""
+        import torch
+
+        resized = cv2.resize(rgb, self.input_hw[::-1], interpolation=cv2.INTER_LINEAR)
+        normed = (resized.astype(np.float32) - self.mean) / self.std
+        tensor = torch.from_numpy(normed.transpose(2, 0, 1).copy())[None]
+        return tensor.to(self.device.device, dtype=self.model.dtype)
+
+    def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+        """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB image."""
+        import torch
+
+        with torch.inference_mode():
+            if self.processor is None:
+                logits = self.model(pixel_values=self.preprocess(rgb)).logits
+                logits = torch.nn.functional.interpolate(
+                    logits.float(), size=out_hw, mode="bilinear", align_corners=False
+                )
+                return logits[0].argmax(0).to(torch.int32).cpu().numpy()
+            kwargs = {"task_inputs": ["semantic"]} if self.model_type == "oneformer" else {}
+            inputs = self.processor(images=rgb, return_tensors="pt", **kwargs).to(
+                self.device.device
+            )
+            outputs = self.model(**inputs)
+            seg = self.processor.post_process_semantic_segmentation(outputs, target_sizes=[out_hw])
+            return seg[0].to(torch.int32).cpu().numpy()
+
+    def warmup(self) -> None:
+        """One pass on a blank image."""
+        self(np.zeros((64, 64, 3), np.uint8), (16, 16))

@@ -1,0 +1,222 @@
+"""FastSAM mask generator: one CNN pass → class-agnostic masks at a working resolution.
+
+Loads any ultralytics FastSAM / YOLOv8-seg checkpoint through ``ultralytics.FastSAM`` once,
+then runs a lean predictor: letterbox → forward → NMS → FastSAM's full-image-box rule →
+masks assembled from the prototypes at 1/4 of the network resolution (the *working
+resolution*). Full-resolution masks are never materialised; the pipeline votes and paints at
+the working resolution and upsamples only the final label map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from sfs_ros.runtime import LOG, DeviceChoice, import_ultralytics
+
+BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapped to it
+FULL_BOX_IOU = 0.9  # FastSAM: boxes with IoU > 0.9 against the whole image become the full box
+
+
+@dataclass
+class MaskSet:
+    """Class-agnostic masks of one frame.
+
+    Attributes:
+        masks: (N, h, w) bool at the working resolution (h, w), in score order.
+        boxes: (N, 4) float32 xyxy boxes in input-image pixels.
+        scores: (N,) float32 confidences.
+        image_hw: (H, W) of the input image.
+    """
+
+    masks: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    image_hw: tuple[int, int]
+    areas: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.areas = self.masks.reshape(len(self.masks), -1).sum(axis=1).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    @property
+    def work_hw(self) -> tuple[int, int]:
+        """(h, w) of the working resolution."""
+        return self.masks.shape[1], self.masks.shape[2]
+
+    @classmethod
+    def empty(cls, image_hw: tuple[int, int], work_hw: tuple[int, int]) -> MaskSet:
+        """A frame without masks."""
+        return cls(
+            np.zeros((0, *work_hw), bool),
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            image_hw,
+        )
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Geometry of the resize + pad from the input image to the network input."""
+
+    scale: float
+    new_hw: tuple[int, int]  # resized image size inside the padded input
+    pad_tl: tuple[int, int]  # (top, left) padding
+    input_hw: tuple[int, int]  # padded network input size
+
+    @classmethod
+    def fit(cls, image_hw: tuple[int, int], imgsz: int, stride: int) -> Letterbox:
+        """Scale the long side to ``imgsz`` and pad each side to a multiple of ``stride``."""
+        h, w = image_hw
+        scale = imgsz / max(h, w)
+        new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+        in_h = int(np.ceil(new_h / stride) * stride)
+        in_w = int(np.ceil(new_w / stride) * stride)
+        top, left = (in_h - new_h) // 2, (in_w - new_w) // 2
+        return cls(scale, (new_h, new_w), (top, left), (in_h, in_w))
+
+
+class FastSAMMaskGenerator:
+    """Class-agnostic masks from a FastSAM (YOLOv8-seg) checkpoint; load once, call per frame."""
+
+    def __init__(
+        self,
+        weights: str,
+        device: DeviceChoice,
+        *,
+        imgsz: int = 640,
+        conf: float = 0.4,
+        iou: float = 0.9,
+        max_masks: int = 100,
+    ) -> None:
+        import torch
+
+        import_ultralytics()
+        from ultralytics import FastSAM
+
+        self.weights = weights
+        self.device = device
+        self.imgsz = int(imgsz)
+        self.conf = float(conf)
+        self.iou = float(iou)
+        self.max_masks = int(max_masks)
+        wrapper = FastSAM(weights)
+        net = wrapper.model
+        if not isinstance(net, torch.nn.Module):
+            raise ValueError(f"{weights}: expected a PyTorch FastSAM/YOLOv8-seg checkpoint")
+        net = net.fuse() if hasattr(net, "fuse") else net
+        self.net = net.to(device.device).eval()
+        if device.half:
+            self.net = self.net.half()
+        self.stride = int(max(getattr(net, "stride", torch.tensor([32])).max().item(), 32))
+        self.num_classes = len(getattr(net, "names", {0: "object"}))
+        LOG.info("FastSAM %s loaded on %s (imgsz %d)", weights, device.device, self.imgsz)
+
+    # ------------------------------------------------------------------------------ stages
+    def preprocess(self, rgb: np.ndarray) -> tuple[object, Letterbox]:
+        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor and the letterbox geometry."""
+        import torch
+
+        box = Letterbox.fit(rgb.shape[:2], self.imgsz, self.stride)
+        resized = cv2.resize(rgb, box.new_hw[::-1], interpolation=cv2.INTER_LINEAR)
+        padded = np.full((*box.input_hw, 3), 114, np.uint8)
+        top, left = box.pad_tl
+        padded[top : top + box.new_hw[0], left : left + box.new_hw[1]] = resized
+        tensor = torch.from_numpy(padded).to(self.device.device).permute(2, 0, 1)[None]
+        tensor = tensor.half() if self.device.half else tensor.float()
+        return tensor / 255.0, box
+
+    def forward(self, tensor: object) -> tuple[object, object]:
+        """Network pass: returns (predictions (1, 4+nc+32, A), prototypes (1, 32, h/4, w/4))."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.net(tensor)
+        preds, proto = out[0] if isinstance(out[0], tuple | list) else out
+        return preds, proto
+
+    def postprocess(
+        self, preds: object, proto: object, box: Letterbox, image_hw: tuple[int, int]
+    ) -> MaskSet:
+        """NMS, full-image-box rule and prototype masks at the working resolution."""
+        import torch
+        from ultralytics.utils.nms import non_max_suppression
+
+        with torch.inference_mode():
+            det = non_max_suppression(
+                preds.float(),
+                self.conf,
+                self.iou,
+                agnostic=True,
+                max_det=self.max_masks,
+                nc=self.num_classes,
+            )[0]
+            proto = proto[0].float()
+            ph, pw = proto.shape[1:]
+            ratio = ph / box.input_hw[0]  # prototype pixels per network pixel (1/4)
+            top, left = box.pad_tl
+            r0, c0 = round(top * ratio), round(left * ratio)
+            wh = max(1, round(box.new_hw[0] * ratio)), max(1, round(box.new_hw[1] * ratio))
+            work_hw = (min(wh[0], ph - r0), min(wh[1], pw - c0))
+            if det.shape[0] == 0:
+                return MaskSet.empty(image_hw, work_hw)
+            boxes = det[:, :4].clone()  # xyxy in network pixels
+            boxes[:, [0, 2]] -= left
+            boxes[:, [1, 3]] -= top
+            boxes /= box.scale  # → input pixels
+            boxes = _full_box_rule(boxes, image_hw)
+            coeffs = det[:, 6 : 6 + proto.shape[0]]
+            crop = proto[:, r0 : r0 + work_hw[0], c0 : c0 + work_hw[1]]
+            logits = (coeffs @ crop.reshape(crop.shape[0], -1)).reshape(-1, *work_hw)
+            masks = logits > 0  # sigmoid(x) > 0.5
+            masks &= _box_mask(boxes, image_hw, work_hw)
+            return MaskSet(
+                masks.cpu().numpy(),
+                boxes.cpu().numpy().astype(np.float32),
+                det[:, 4].cpu().numpy().astype(np.float32),
+                image_hw,
+            )
+
+    def __call__(self, rgb: np.ndarray) -> MaskSet:
+        """Masks for one RGB uint8 image (H, W, 3)."""
+        tensor, box = self.preprocess(rgb)
+        preds, proto = self.forward(tensor)
+        return self.postprocess(preds, proto, box, rgb.shape[:2])
+
+    def warmup(self, image_hw: tuple[int, int] = (480, 640)) -> None:
+        """One pass on a blank image so the first real frame does not pay for lazy init."""
+        self(np.zeros((*image_hw, 3), np.uint8))
+
+
+def _full_box_rule(boxes: object, image_hw: tuple[int, int]) -> object:
+    """FastSAM: snap boxes near the border to it; near-full-image boxes become the full box."""
+    import torch
+
+    h, w = image_hw
+    boxes = boxes.clone()
+    boxes[:, 0] = torch.where(boxes[:, 0] < BORDER_SNAP_PX, 0.0, boxes[:, 0])
+    boxes[:, 1] = torch.where(boxes[:, 1] < BORDER_SNAP_PX, 0.0, boxes[:, 1])
+    boxes[:, 2] = torch.where(boxes[:, 2] > w - BORDER_SNAP_PX, float(w), boxes[:, 2])
+    boxes[:, 3] = torch.where(boxes[:, 3] > h - BORDER_SNAP_PX, float(h), boxes[:, 3])
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clamp(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clamp(0, h)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    # IoU with the full image = box area / image area (the box lies inside the image)
+    full = area / float(h * w) > FULL_BOX_IOU
+    boxes[full] = torch.tensor([0.0, 0.0, float(w), float(h)], device=boxes.device)
+    return boxes
+
+
+def _box_mask(boxes: object, image_hw: tuple[int, int], work_hw: tuple[int, int]) -> object:
+    """(N, h, w) bool: pixel centres of the working grid inside each box (YOLACT crop)."""
+    import torch
+
+    sy, sx = work_hw[0] / image_hw[0], work_hw[1] / image_hw[1]
+    rows = torch.arange(work_hw[0], device=boxes.device, dtype=torch.float32)[None, :, None] + 0.5
+    cols = torch.arange(work_hw[1], device=boxes.device, dtype=torch.float32)[None, None, :] + 0.5
+    x1, y1, x2, y2 = (boxes[:, i, None, None] for i in range(4))
+    return (cols >= x1 * sx) & (cols <= x2 * sx) & (rows >= y1 * sy) & (rows <= y2 * sy)

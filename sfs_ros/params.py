@@ -1,0 +1,236 @@
+"""The parameter contract (DESIGN §3), shared by the ROS node, the CLI and the YAML presets.
+
+Each parameter has a default, a description, a type, an optional range or set of choices, and
+whether it may change at run time (``live``). Config files use the ROS 2 parameter-file layout
+(``<node or /**>: ros__parameters: {...}`` with nested groups), so one YAML serves both
+``ros2 launch`` and ``sfs-segment --config``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A parameter value or config file is invalid; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: name (dotted), default, description, constraints, live or not."""
+
+    name: str
+    default: Any
+    description: str
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    live: bool = False
+
+    @property
+    def kind(self) -> type:
+        """Python type of the value (bool, int, float, str or list)."""
+        return type(self.default)
+
+
+DEFAULT_TEMPLATES = (
+    "a photo of a {}.",
+    "a photo of the {}.",
+    "a cropped photo of a {}.",
+    "a close-up photo of a {}.",
+)
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("device", "auto", "auto | cpu | cuda | cuda:N (auto: first GPU, else CPU)"),
+    ParamSpec("backend", "torch", "FastSAM network backend", ("torch",)),
+    ParamSpec("half", False, "FP16 on CUDA (ignored on the CPU)"),
+    ParamSpec(
+        "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256
+    ),
+    ParamSpec(
+        "fastsam.model", "FastSAM-s.pt", "FastSAM / YOLOv8-seg checkpoint (path or release name)"
+    ),
+    ParamSpec(
+        "fastsam.imgsz", 640, "network input size (long side, multiple of 32)", min=64, max=2048
+    ),
+    ParamSpec("fastsam.conf", 0.4, "mask confidence threshold", min=0.0, max=1.0, live=True),
+    ParamSpec("fastsam.iou", 0.9, "NMS IoU threshold", min=0.0, max=1.0, live=True),
+    ParamSpec("fastsam.max_masks", 100, "maximum masks per frame", min=1, max=1000, live=True),
+    ParamSpec(
+        "closed_set.model",
+        "nvidia/segformer-b0-finetuned-ade-512-512",
+        "transformers model id or local directory; several comma-separated ids are merged "
+        "into one id space (the paper: COCO + ADE20K OneFormers)",
+    ),
+    ParamSpec(
+        "closed_set.vocabulary",
+        "auto",
+        "vocabulary of each closed-set model (ade20k, coco, cityscapes or auto; comma-separated)",
+    ),
+    ParamSpec(
+        "closed_set.min_purity",
+        0.5,
+        "keep a mask's closed-set class when at least this fraction of it votes for it",
+        min=0.0,
+        max=1.0,
+        live=True,
+    ),
+    ParamSpec(
+        "open_vocab.enabled", False, "name masks with CLIP on a background thread", live=True
+    ),
+    ParamSpec("open_vocab.model", "ViT-B-32", "open_clip model name"),
+    ParamSpec("open_vocab.pretrained", "laion2b_s34b_b79k", "open_clip pretrained tag or file"),
+    ParamSpec(
+        "open_vocab.vocabulary",
+        [],
+        "extra class names for CLIP (besides the closed-set names)",
+        live=True,
+    ),
+    ParamSpec("open_vocab.templates", list(DEFAULT_TEMPLATES), "prompt templates ({} = name)"),
+    ParamSpec(
+        "open_vocab.rate_hz",
+        1.0,
+        "maximum open-vocabulary passes per second",
+        min=0.01,
+        max=100.0,
+        live=True,
+    ),
+    ParamSpec("open_vocab.top_k", 3, "CLIP candidates kept per mask", min=1, max=20, live=True),
+    ParamSpec(
+        "open_vocab.threshold",
+        0.25,
+        "minimum CLIP cosine score to name a mask",
+        min=-1.0,
+        max=1.0,
+        live=True,
+    ),
+    ParamSpec("open_vocab.captioner", "", "transformers captioner id (empty = off)"),
+    ParamSpec(
+        "input_transport", "raw", "raw (sensor_msgs/Image) or compressed", ("raw", "compressed")
+    ),
+    ParamSpec("input_qos", "sensor_data", "input QoS profile", ("sensor_data", "reliable")),
+    ParamSpec(
+        "overlay_alpha",
+        0.5,
+        "overlay blend weight of the class colours",
+        min=0.0,
+        max=1.0,
+        live=True,
+    ),
+    ParamSpec(
+        "allow_random_weights",
+        False,
+        "run with random weights when real ones are missing (testing only; loud warning)",
+    ),
+)
+SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+# ROS 2 cannot declare an empty string array with a typed default; this marks "no names".
+EMPTY_LIST_MARK = "__none__"
+
+
+def defaults() -> dict[str, Any]:
+    """All parameters at their defaults (lists copied)."""
+    return {p.name: _clean(p, p.default) for p in PARAMS}
+
+
+def _clean(spec: ParamSpec, value: Any) -> Any:
+    if isinstance(value, list):
+        return [v for v in value if v != EMPTY_LIST_MARK]
+    return value
+
+
+def validate(name: str, value: Any) -> Any:
+    """Check (and coerce int→float where harmless) one value; ConfigError says why it is bad."""
+    spec = SPECS.get(name)
+    if spec is None:
+        close = [n for n in SPECS if n.split(".")[-1] == name.rsplit(".", maxsplit=1)[-1]]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown parameter '{name}'{hint}")
+    kind = spec.kind
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
+        return _clean(spec, list(value))
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {value!r}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"{name}: '{value}' is not one of {', '.join(spec.choices)}")
+    if spec.min is not None and value < spec.min:
+        raise ConfigError(f"{name}: {value} is below the minimum {spec.min}")
+    if spec.max is not None and value > spec.max:
+        raise ConfigError(f"{name}: {value} is above the maximum {spec.max}")
+    return value
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameter groups → dotted names."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_params_file(path: str | Path) -> dict[str, Any]:
+    """The sfs parameters of a ROS 2 parameter file (or a plain mapping of parameters)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for node in doc.values():  # ROS layout: {<node name or /**>: {ros__parameters: {...}}}
+        if isinstance(node, Mapping) and "ros__parameters" in node:
+            return flatten(node["ros__parameters"])
+    return flatten(doc)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key=value`` with the value parsed as YAML (``--set fastsam.conf=0.2``)."""
+    if "=" not in item:
+        raise ConfigError(f"--set '{item}': expected key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value is not valid YAML: {exc}") from exc
+    return key.strip(), value
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()
+) -> dict[str, Any]:
+    """Defaults ← config file ← overrides, every value validated; returns dotted names → values."""
+    config = defaults()
+    layers: list[Mapping[str, Any]] = []
+    if path:
+        layers.append(read_params_file(path))
+    if isinstance(overrides, Mapping):
+        layers.append(overrides)
+    else:
+        layers.append(dict(parse_override(o) for o in overrides))
+    for layer in layers:
+        for name, value in layer.items():
+            if name in NODE_ONLY_PARAMS:
+                continue
+            config[name] = validate(name, value)
+    return config
+
+
+# Parameters of the ROS node that the ROS-free core ignores when reading a shared YAML file.
+NODE_ONLY_PARAMS = frozenset({"cameras", "image_topics", "use_sim_time", "qos_overrides"})

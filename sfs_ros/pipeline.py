@@ -1,0 +1,224 @@
+"""The per-frame SFS pipeline: masks → closed-set map → vote → fuse → paint → label map.
+
+``Pipeline.process(rgb)`` is what the ROS node's worker thread and ``sfs-segment`` call. Models
+are loaded once in :meth:`Pipeline.from_config` and warmed up; the per-frame path works at the
+FastSAM prototype resolution and produces only the final uint16 maps at input resolution.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sfs_ros import fusion, render
+from sfs_ros.labels import LabelRegistry
+from sfs_ros.models.fastsam import MaskSet
+from sfs_ros.params import ConfigError, validate
+from sfs_ros.runtime import LOG
+from sfs_ros.weights import RANDOM_WEIGHTS_BANNER
+
+MaskGenerator = Callable[[np.ndarray], MaskSet]
+# A closed-set segmenter: (rgb, working (h, w)) → class-index map (h, w) in its vocabulary.
+Segmenter = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
+
+
+@dataclass
+class SegmentationResult:
+    """Everything one frame produced.
+
+    Attributes:
+        label_map: (H, W) uint16 class ids at input resolution (0 = unidentified).
+        instance_map: (H, W) uint16, 1 + index of the mask shown at each pixel, 0 = none.
+        masks: the FastSAM masks (working resolution) with boxes (xyxy, input pixels) and scores.
+        mask_labels: (N,) uint16 final label of each mask.
+        closed_labels: (N,) label ids voted by the closed set; purity: (N,) their vote share.
+        legend_revision: registry revision the ids refer to.
+        timings: milliseconds per stage plus ``total``.
+    """
+
+    label_map: np.ndarray
+    instance_map: np.ndarray
+    masks: MaskSet
+    mask_labels: np.ndarray
+    closed_labels: np.ndarray
+    purity: np.ndarray
+    legend_revision: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t0 = self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = (now - self._last) * 1e3
+        self._last = now
+
+    def total(self) -> dict[str, float]:
+        self.timings["total"] = (time.perf_counter() - self._t0) * 1e3
+        return self.timings
+
+
+class Pipeline:
+    """Semantic-Fast-SAM on one RGB frame at a time (thread-safe for one caller at a time)."""
+
+    LIVE_KEYS = ("fastsam.conf", "fastsam.iou", "fastsam.max_masks", "closed_set.min_purity")
+
+    def __init__(
+        self,
+        mask_generator: MaskGenerator,
+        segmenters: Sequence[Segmenter],
+        registry: LabelRegistry,
+        *,
+        min_purity: float = 0.5,
+        random_weights: Sequence[str] = (),
+        device: str = "cpu",
+    ) -> None:
+        if not segmenters:
+            raise ValueError("at least one closed-set segmenter is needed")
+        self.mask_generator = mask_generator
+        self.segmenters = list(segmenters)
+        self.registry = registry
+        self.min_purity = float(min_purity)
+        self.random_weights = tuple(random_weights)
+        self.device = device
+        self._luts = [registry.closed_set_lut(i) for i in range(len(self.segmenters))]
+        self._lock = threading.Lock()
+
+    # --------------------------------------------------------------------------- building
+    @classmethod
+    def from_config(cls, config: dict[str, Any], warmup: bool = True) -> Pipeline:
+        """Load every model named by a validated config (see :func:`sfs_ros.params.load_config`)."""
+        from sfs_ros.models.closed_set import ClosedSetSegmenter
+        from sfs_ros.models.fastsam import FastSAMMaskGenerator
+        from sfs_ros.runtime import select_device, set_torch_threads
+        from sfs_ros.weights import resolve_fastsam_weights
+
+        if config["backend"] != "torch":
+            raise ConfigError(f"backend '{config['backend']}' is not available in this build")
+        if config["open_vocab.enabled"]:
+            raise ConfigError(
+                "open_vocab.enabled: the open-vocabulary branch is not in this build yet; "
+                "set it to false"
+            )
+        allow_random = bool(config["allow_random_weights"])
+        device = select_device(config["device"], config["half"])
+        LOG.info("device %s (%s)", device.device, device.reason)
+        set_torch_threads(config["num_threads"])
+        weights, fastsam_random = resolve_fastsam_weights(config["fastsam.model"], allow_random)
+        masker = FastSAMMaskGenerator(
+            weights,
+            device,
+            imgsz=config["fastsam.imgsz"],
+            conf=config["fastsam.conf"],
+            iou=config["fastsam.iou"],
+            max_masks=config["fastsam.max_masks"],
+        )
+        model_ids = [m.strip() for m in config["closed_set.model"].split(",") if m.strip()]
+        vocab_names = [v.strip() for v in config["closed_set.vocabulary"].split(",")]
+        if len(vocab_names) == 1:
+            vocab_names *= len(model_ids)
+        if len(vocab_names) != len(model_ids):
+            raise ConfigError(
+                f"closed_set.vocabulary names {len(vocab_names)} vocabularies for "
+                f"{len(model_ids)} closed_set.model entries"
+            )
+        segmenters = [
+            ClosedSetSegmenter(mid, device, voc, allow_random)
+            for mid, voc in zip(model_ids, vocab_names, strict=True)
+        ]
+        random_parts = [("FastSAM", "fastsam.model")] if fastsam_random else []
+        random_parts += [
+            ("closed-set model", "closed_set.model") for s in segmenters if s.is_random
+        ]
+        for what, param in random_parts:
+            LOG.warning(RANDOM_WEIGHTS_BANNER.format(what=what, param=param))
+        registry = LabelRegistry([s.vocabulary for s in segmenters])
+        pipeline = cls(
+            masker,
+            segmenters,
+            registry,
+            min_purity=config["closed_set.min_purity"],
+            random_weights=[what for what, _ in random_parts],
+            device=device.device,
+        )
+        if warmup:
+            pipeline.warmup()
+        return pipeline
+
+    def warmup(self) -> None:
+        """Run every model once on a blank frame."""
+        self.process(np.zeros((480, 640, 3), np.uint8))
+
+    # --------------------------------------------------------------------------- settings
+    def update(self, name: str, value: Any) -> None:
+        """Apply a live parameter (validated; ConfigError when not live or out of range)."""
+        if name not in self.LIVE_KEYS:
+            raise ConfigError(f"'{name}' cannot be changed while the pipeline runs")
+        value = validate(name, value)
+        with self._lock:
+            if name == "closed_set.min_purity":
+                self.min_purity = value
+            else:
+                setattr(self.mask_generator, name.split(".", 1)[1], value)
+
+    # --------------------------------------------------------------------------- per frame
+    def process(self, rgb: np.ndarray) -> SegmentationResult:
+        """Segment and label one RGB uint8 image (H, W, 3)."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+            raise ValueError(f"empty image {rgb.shape}")
+        with self._lock:
+            clock = _Stopwatch()
+            masks = self.mask_generator(rgb)
+            clock.lap("fastsam")
+            work_hw = masks.work_hw
+            votes = []
+            class_maps = []
+            for segmenter, lut in zip(self.segmenters, self._luts, strict=True):
+                ids = lut[segmenter(rgb, work_hw)]  # → registry label ids
+                class_maps.append(ids)
+            clock.lap("closed_set")
+            num_ids = len(self.registry)
+            for ids in class_maps:
+                votes.append(fusion.vote(masks.masks, ids, num_ids))
+            best = _best_votes(votes)
+            mask_labels = fusion.fuse(best, self.min_purity)
+            clock.lap("vote_fuse")
+            label_work, inst_work = fusion.paint(masks.masks, mask_labels, class_maps[0])
+            label_map = render.resize_labels(label_work, rgb.shape[:2])
+            instance_map = render.resize_labels(inst_work, rgb.shape[:2])
+            clock.lap("paint")
+            return SegmentationResult(
+                label_map,
+                instance_map,
+                masks,
+                mask_labels,
+                best.labels.astype(np.uint16),
+                best.purity,
+                self.registry.revision,
+                clock.total(),
+            )
+
+    def legend_dict(self) -> dict:
+        """The current legend (``legend.json`` document)."""
+        return self.registry.legend_dict()
+
+
+def _best_votes(votes: list[fusion.MaskVotes]) -> fusion.MaskVotes:
+    """Several closed-set models: per mask, the vote with the highest purity wins."""
+    if len(votes) == 1:
+        return votes[0]
+    purity = np.stack([v.purity for v in votes])
+    pick = purity.argmax(axis=0)
+    cols = np.arange(purity.shape[1])
+    labels = np.stack([v.labels for v in votes])[pick, cols]
+    return fusion.MaskVotes(labels=labels, purity=purity[pick, cols], areas=votes[0].areas)

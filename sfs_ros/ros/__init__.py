@@ -1,0 +1,1 @@
+"""Thin ROS 2 layer of sfs_ros: message conversions, node, parameters and diagnostics."""

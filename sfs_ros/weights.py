@@ -1,0 +1,229 @@
+"""Where model weights come from: local files, an explicit download, or (opt-in) random weights.
+
+Rules (DESIGN §4): a missing file offline is a clear error naming the file and the parameter
+that points at it; a download happens only for a known release asset / hub id, with a log line
+saying what and where; random weights are only used with ``allow_random_weights`` and are
+announced loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sfs_ros.runtime import LOG, import_ultralytics
+
+RANDOM_WEIGHTS_BANNER = (
+    "RANDOM WEIGHTS IN USE for {what}: outputs are NOT meaningful segmentations "
+    "(allow_random_weights is on; point {param} at real weights to turn this off)"
+)
+
+# FastSAM checkpoints are YOLOv8-seg networks with one class; the size letter picks the yaml.
+_FASTSAM_ARCHS = {"s": "yolov8s-seg.yaml", "x": "yolov8x-seg.yaml", "n": "yolov8n-seg.yaml"}
+# SegFormer variants (hidden sizes, depths, decoder size) from the SegFormer paper / HF configs.
+_SEGFORMER_VARIANTS = {
+    "b0": ([32, 64, 160, 256], [2, 2, 2, 2], 256),
+    "b1": ([64, 128, 320, 512], [2, 2, 2, 2], 256),
+    "b2": ([64, 128, 320, 512], [3, 4, 6, 3], 768),
+    "b3": ([64, 128, 320, 512], [3, 4, 18, 3], 768),
+    "b4": ([64, 128, 320, 512], [3, 8, 27, 3], 768),
+    "b5": ([64, 128, 320, 512], [3, 6, 40, 3], 768),
+}
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Model weights are missing and cannot (or may not) be downloaded."""
+
+
+def weights_offline() -> bool:
+    """True when downloads are off (SFS_OFFLINE, HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE set)."""
+    return any(
+        os.environ.get(var, "").lower() in {"1", "true", "yes", "on"}
+        for var in ("SFS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def cache_dir() -> Path:
+    """sfs_ros' own cache (exported backends, random-weight models): $SFS_CACHE_DIR or ~/.cache."""
+    root = os.environ.get("SFS_CACHE_DIR") or Path.home() / ".cache" / "sfs_ros"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _missing_hint(param: str) -> str:
+    return (
+        f"Point the parameter '{param}' at a local copy (CLI: --set {param}=/path/to/it), "
+        "or run with allow_random_weights:=true (CLI: --allow-random-weights) to test the "
+        "pipeline with random weights."
+    )
+
+
+# --------------------------------------------------------------------------------- FastSAM
+def fastsam_arch_yaml(name: str) -> str:
+    """The ultralytics model yaml for a FastSAM checkpoint name (FastSAM-s.pt -> yolov8s-seg)."""
+    match = re.search(r"fastsam-?([nsx])", Path(name).stem.lower())
+    return _FASTSAM_ARCHS[match.group(1) if match else "s"]
+
+
+def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str, bool]:
+    """Return ``(path, is_random)`` for the FastSAM weights ``name``.
+
+    ``name`` is a path, or a release asset name such as ``FastSAM-s.pt`` that is looked up in
+    ``$SFS_WEIGHTS_DIR``, the ultralytics weights directory and then downloaded (online only).
+    Exported backends (``.onnx``, ``*_openvino_model/``, ``.engine``) are accepted as paths.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path), False
+    candidates = []
+    if env_dir := os.environ.get("SFS_WEIGHTS_DIR"):
+        candidates.append(Path(env_dir) / path.name)
+    import_ultralytics()
+    from ultralytics.utils import SETTINGS
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES, attempt_download_asset
+
+    candidates.append(Path(SETTINGS["weights_dir"]) / path.name)
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate), False
+    reason = "offline (SFS_OFFLINE/HF_HUB_OFFLINE set)"
+    if path.name in GITHUB_ASSETS_NAMES and not weights_offline():
+        LOG.info("downloading %s into %s (first start only)", path.name, SETTINGS["weights_dir"])
+        saved = os.environ.pop("YOLO_OFFLINE", None)
+        try:
+            downloaded = attempt_download_asset(Path(SETTINGS["weights_dir"]) / path.name)
+            if Path(downloaded).exists():
+                return str(downloaded), False
+            reason = "download produced no file"
+        except Exception as exc:  # network errors come in many types; reported below
+            reason = f"download failed: {exc}"
+        finally:
+            if saved is not None:
+                os.environ["YOLO_OFFLINE"] = saved
+    elif path.name not in GITHUB_ASSETS_NAMES:
+        reason = "not a file and not a known FastSAM release asset"
+    if allow_random:
+        return str(build_random_fastsam(path.name)), True
+    looked = ", ".join(str(c) for c in [path, *candidates])
+    raise WeightsNotFoundError(
+        f"FastSAM weights '{name}' not found (looked in: {looked}; {reason}). "
+        + _missing_hint("fastsam.model")
+    )
+
+
+def build_random_fastsam(
+    name: str = "FastSAM-s.pt", out: Path | None = None, seed: int = 0
+) -> Path:
+    """Build the FastSAM architecture of ``name`` with random weights and save it as a ``.pt``.
+
+    The file is saved through an ultralytics ``YOLO`` object, exactly like a released
+    checkpoint, so it loads through ``FastSAM(path)``. Cached under :func:`cache_dir`.
+    """
+    import torch
+
+    import_ultralytics()
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import SegmentationModel
+
+    yaml_name = fastsam_arch_yaml(name)
+    out = out or cache_dir() / "random" / f"{Path(name).stem}.random-seed{seed}.pt"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    wrapper = YOLO(yaml_name, task="segment", verbose=False)
+    wrapper.model = SegmentationModel(yaml_name, nc=1, verbose=False)
+    tmp = out.with_suffix(".tmp.pt")
+    wrapper.save(str(tmp))
+    tmp.replace(out)
+    return out
+
+
+# ---------------------------------------------------------------------- transformers models
+def hub_model_type(model_id: str) -> str:
+    """Guess the architecture family of a hub id or directory name (for random weights)."""
+    low = model_id.lower()
+    for family in ("segformer", "mask2former", "oneformer"):
+        if family in low:
+            return family
+    return "unknown"
+
+
+def build_random_segformer(
+    model_id: str, id2label: dict[int, str], out: Path | None = None, seed: int = 0
+) -> Path:
+    """Save a SegFormer of ``model_id``'s size (b0..b5) with random weights via save_pretrained.
+
+    The directory also gets a preprocessor config, so it loads exactly like a hub checkpoint.
+    """
+    import torch
+    from transformers import (
+        SegformerConfig,
+        SegformerForSemanticSegmentation,
+        SegformerImageProcessor,
+    )
+
+    match = re.search(r"segformer-?(b[0-5])", model_id.lower())
+    variant = match.group(1) if match else "b0"
+    out = out or cache_dir() / "random" / f"segformer-{variant}-{len(id2label)}-seed{seed}"
+    if (out / "config.json").exists():
+        return out
+    hidden, depths, decoder = _SEGFORMER_VARIANTS[variant]
+    config = SegformerConfig(
+        hidden_sizes=hidden,
+        depths=depths,
+        decoder_hidden_size=decoder,
+        num_labels=len(id2label),
+        id2label={int(k): v for k, v in id2label.items()},
+        label2id={v: int(k) for k, v in id2label.items()},
+    )
+    torch.manual_seed(seed)
+    model = SegformerForSemanticSegmentation(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    SegformerImageProcessor(size={"height": 512, "width": 512}).save_pretrained(out)
+    return out
+
+
+def resolve_hf_model(
+    model_id: str, id2label: dict[int, str], allow_random: bool = False
+) -> tuple[str, bool]:
+    """Return ``(id_or_dir, is_random)`` for a transformers segmentation model.
+
+    A local directory is used as is. A hub id is used when it is in the local hub cache or can
+    be downloaded (online); otherwise a random-weight model of the same family is built when
+    allowed, and a :class:`WeightsNotFoundError` is raised when not.
+    """
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise WeightsNotFoundError(f"'{model_id}' is a directory without config.json")
+        return str(path), False
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model_id, "config.json")
+    if isinstance(cached, str):
+        return model_id, False
+    reason = "not in the local Hugging Face cache and downloads are off"
+    if not weights_offline():
+        from huggingface_hub import snapshot_download
+
+        LOG.info("downloading %s from the Hugging Face hub (first start only)", model_id)
+        try:
+            snapshot_download(model_id)
+            return model_id, False
+        except Exception as exc:  # network and hub errors: reported below
+            reason = f"download failed: {exc}"
+    if allow_random:
+        family = hub_model_type(model_id)
+        if family == "segformer":
+            return str(build_random_segformer(model_id, id2label)), True
+        raise WeightsNotFoundError(
+            f"random weights are built for SegFormer models only, not '{model_id}' ({family}); "
+            "use closed_set.model:=nvidia/segformer-b0-finetuned-ade-512-512 to test offline"
+        )
+    raise WeightsNotFoundError(
+        f"closed-set model '{model_id}' not found ({reason}). " + _missing_hint("closed_set.model")
+    )

@@ -1,0 +1,175 @@
+"""Shared fixtures: random-weight models built once per run, test configs, DDS isolation.
+
+No test downloads anything: models are real architectures with random weights, built and
+saved here the way users get real ones, then loaded through the code users run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Keep the run hermetic: own cache, no hub access, no ultralytics network checks.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    cache = tmp_path_factory.mktemp("sfs_cache")
+    old = os.environ.get("SFS_CACHE_DIR")
+    os.environ["SFS_CACHE_DIR"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("SFS_CACHE_DIR", None)
+    else:
+        os.environ["SFS_CACHE_DIR"] = old
+
+
+# ------------------------------------------------------------------------------ models
+@pytest.fixture(scope="session")
+def fastsam_pt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A FastSAM-s architecture with random weights, saved by ultralytics from its yaml."""
+    from sfs_ros.weights import build_random_fastsam
+
+    return build_random_fastsam("FastSAM-s.pt", tmp_path_factory.mktemp("w") / "FastSAM-s.pt")
+
+
+@pytest.fixture(scope="session")
+def segformer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SegFormer-B0 (ADE20K-150 labels) with random weights, saved with save_pretrained."""
+    from sfs_ros.vocabularies import get_vocabulary
+    from sfs_ros.weights import build_random_segformer
+
+    names = dict(enumerate(get_vocabulary("ade20k").names))
+    return build_random_segformer(
+        "segformer-b0", names, tmp_path_factory.mktemp("w") / "segformer-b0-ade"
+    )
+
+
+@pytest.fixture(scope="session")
+def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> dict:
+    """Parameter overrides for fast tests on real architectures with random weights.
+
+    conf 0.003 gives ~100 masks from random FastSAM weights, like the real model does.
+    """
+    return {
+        "device": "cpu",
+        "fastsam.model": str(fastsam_pt),
+        "fastsam.imgsz": 256,
+        "fastsam.conf": 0.003,
+        "fastsam.max_masks": 60,
+        "closed_set.model": str(segformer_dir),
+        "num_threads": 2,
+    }
+
+
+@pytest.fixture(scope="session")
+def test_params_file(tmp_path_factory: pytest.TempPathFactory, test_overrides: dict) -> Path:
+    """The overrides as a ROS 2 parameter file (for the CLI and the node)."""
+    import yaml
+
+    tree: dict = {}
+    for key, value in test_overrides.items():
+        node = tree
+        *groups, leaf = key.split(".")
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+    path = tmp_path_factory.mktemp("cfg") / "test_params.yaml"
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": tree}}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pipeline(test_overrides: dict):
+    """One Pipeline for the whole run (models load once, as in production)."""
+    from sfs_ros.params import load_config
+    from sfs_ros.pipeline import Pipeline
+
+    return Pipeline.from_config(load_config(None, test_overrides))
+
+
+# ------------------------------------------------------------------------------ DDS
+_domain_ids = itertools.count(10 + os.getpid() % 50)
+
+
+def loopback_only() -> bool:
+    """True inside a network namespace whose only interface is loopback."""
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+@pytest.fixture
+def dds_env() -> dict[str, str]:
+    """Environment for ROS 2 child processes: loopback-only, LOCALHOST discovery, own domain.
+
+    Tests that touch DDS require a loopback-only network namespace (the test command runs
+    pytest under ``unshare -n``). Elsewhere they are skipped, and under CI they fail.
+    """
+    if not loopback_only():
+        msg = "DDS tests need a loopback-only network namespace (run them via `make test`)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(next(_domain_ids)),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        FASTDDS_DEFAULT_PROFILES_FILE=str(REPO / "config" / "fastdds_large_images.xml"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    return env
+
+
+class Processes:
+    """Child processes started by one test; all are ended (by PID) at teardown."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            args,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+            **kwargs,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def python(self, code_or_module: list[str], env: dict[str, str]) -> subprocess.Popen:
+        return self.start([sys.executable, *code_or_module], env)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Start child processes; they are stopped when the test ends, pass or fail."""
+    group = Processes()
+    yield group
+    group.stop_all()
