@@ -1,0 +1,238 @@
+"""The per-frame pipeline on real architectures (random weights) and on planted fakes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sfs_ros.labels import LabelRegistry
+from sfs_ros.models.fastsam import Letterbox, MaskSet, _full_box_rule
+from sfs_ros.params import ConfigError
+from sfs_ros.pipeline import Pipeline
+from sfs_ros.vocabularies import Vocabulary, get_vocabulary
+
+RNG = np.random.default_rng(7)
+IMAGE = (RNG.random((90, 120, 3)) * 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------- real models, random weights
+@pytest.mark.models
+def test_result_shapes_dtypes_and_legend(pipeline):
+    result = pipeline.process(IMAGE)
+    assert result.label_map.shape == (90, 120)
+    assert result.label_map.dtype == np.uint16
+    assert result.instance_map.shape == (90, 120)
+    assert result.instance_map.dtype == np.uint16
+    assert len(result.masks) > 10  # conf 0.003 on random weights → many masks
+    assert result.masks.boxes.shape == (len(result.masks), 4)
+    assert result.mask_labels.shape == (len(result.masks),)
+    legend_ids = {c["id"] for c in pipeline.legend_dict()["classes"]}
+    assert set(np.unique(result.label_map).tolist()) <= legend_ids
+    assert int(result.instance_map.max()) <= len(result.masks)
+    assert {"fastsam", "closed_set", "vote_fuse", "paint", "total"} <= set(result.timings)
+
+
+@pytest.mark.models
+def test_deterministic(pipeline):
+    first, second = pipeline.process(IMAGE), pipeline.process(IMAGE)
+    np.testing.assert_array_equal(first.label_map, second.label_map)
+    np.testing.assert_array_equal(first.masks.boxes, second.masks.boxes)
+
+
+@pytest.mark.models
+def test_boxes_are_xyxy_and_enclose_their_masks(pipeline):
+    result = pipeline.process(IMAGE)
+    boxes, masks = result.masks.boxes, result.masks.masks
+    assert np.all(boxes[:, 2] >= boxes[:, 0]) and np.all(boxes[:, 3] >= boxes[:, 1])
+    assert np.all(boxes[:, [0, 2]] <= 120) and np.all(boxes[:, [1, 3]] <= 90)
+    h, w = masks.shape[1:]
+    for box, mask in zip(boxes, masks, strict=True):
+        ys, xs = np.nonzero(mask)
+        if len(xs) == 0:
+            continue
+        # working-grid pixel centres in input pixels must lie inside the (xyxy) box
+        assert (xs.min() + 0.5) * 120 / w >= box[0] - 1e-3
+        assert (xs.max() + 0.5) * 120 / w <= box[2] + 1e-3
+        assert (ys.min() + 0.5) * 90 / h >= box[1] - 1e-3
+        assert (ys.max() + 0.5) * 90 / h <= box[3] + 1e-3
+
+
+@pytest.mark.models
+def test_semantic_model_receives_rgb(pipeline, monkeypatch):
+    segmenter = pipeline.segmenters[0]
+    seen = {}
+    original = segmenter.model.forward
+
+    def spy(pixel_values, **kwargs):
+        seen["x"] = pixel_values.detach().float().numpy()
+        return original(pixel_values=pixel_values, **kwargs)
+
+    monkeypatch.setattr(segmenter.model, "forward", spy)
+    red = np.zeros((40, 40, 3), np.uint8)
+    red[..., 0] = 255  # pure red in RGB
+    segmenter(red, (10, 10))
+    x = seen["x"][0] * segmenter.std[:, None, None] / 255 + segmenter.mean[:, None, None] / 255
+    assert x[0].mean() == pytest.approx(1.0, abs=1e-3)  # channel 0 = R
+    assert x[2].mean() == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.models
+def test_fastsam_receives_rgb(pipeline):
+    generator = pipeline.mask_generator
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[..., 0] = 255
+    tensor, box = generator.preprocess(red)
+    top, left = box.pad_tl
+    inner = tensor[0, :, top : top + box.new_hw[0], left : left + box.new_hw[1]].numpy()
+    assert inner[0].mean() == pytest.approx(1.0)
+    assert inner[2].mean() == pytest.approx(0.0)
+
+
+@pytest.mark.models
+def test_live_updates_apply_and_bad_ones_are_refused(pipeline):
+    pipeline.update("fastsam.max_masks", 1)
+    try:
+        result = pipeline.process(IMAGE)
+        assert len(result.masks) == 1
+        assert set(np.unique(result.instance_map).tolist()) <= {0, 1}
+    finally:
+        pipeline.update("fastsam.max_masks", 60)
+    with pytest.raises(ConfigError, match="cannot be changed"):
+        pipeline.update("fastsam.imgsz", 320)
+    with pytest.raises(ConfigError, match="above the maximum"):
+        pipeline.update("fastsam.conf", 2.0)
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((0, 10, 3), np.uint8),
+    ],
+)
+def test_bad_arrays_are_refused(pipeline, bad):
+    with pytest.raises(ValueError):
+        pipeline.process(bad)
+
+
+# ------------------------------------------------------------------------ geometry helpers
+def test_letterbox_keeps_aspect_and_pads_to_the_stride():
+    box = Letterbox.fit((480, 640), 320, 32)
+    assert box.scale == 0.5
+    assert box.new_hw == (240, 320)
+    assert box.input_hw == (256, 320)
+    assert box.pad_tl == (8, 0)
+
+
+def test_fastsam_full_box_rule():
+    import torch
+
+    boxes = torch.tensor(
+        [[5.0, 3.0, 630.0, 475.0], [100.0, 100.0, 200.0, 200.0], [30.0, 30.0, 600.0, 470.0]]
+    )
+    out = _full_box_rule(boxes, (480, 640)).tolist()
+    assert out[0] == [0.0, 0.0, 640.0, 480.0]  # snapped to the border → the full image
+    assert out[1] == [100.0, 100.0, 200.0, 200.0]  # untouched
+    assert out[2] == [30.0, 30.0, 600.0, 480.0]  # bottom snapped, IoU < 0.9 → kept
+
+
+# -------------------------------------------------------------- planted masks, known answer
+class PlantedMasks:
+    """A mask generator returning fixed masks at a 4x4 working grid."""
+
+    def __init__(self, masks: np.ndarray) -> None:
+        self.masks = masks
+
+    def __call__(self, rgb: np.ndarray) -> MaskSet:
+        n = len(self.masks)
+        return MaskSet(
+            self.masks,
+            np.tile([0, 0, 8, 8], (n, 1)).astype(np.float32),
+            np.ones(n, np.float32),
+            rgb.shape[:2],
+        )
+
+
+class PlantedClasses:
+    """A closed-set segmenter returning a fixed class-index map."""
+
+    def __init__(self, class_map: np.ndarray) -> None:
+        self.class_map = class_map
+
+    def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+        assert out_hw == self.class_map.shape
+        return self.class_map
+
+
+def _vocab(name: str, names: list[str]) -> Vocabulary:
+    return Vocabulary(name, tuple(names), tuple((10 * i + 1, 2, 3) for i in range(len(names))))
+
+
+def test_planted_frame_gives_the_known_label_map():
+    vocab = _vocab("toy", ["road", "car", "tree"])
+    big = np.zeros((4, 4), bool)
+    big[:, :2] = True  # left half: 6 px road + 2 px car → road, purity 0.75
+    small = np.zeros((4, 4), bool)
+    small[0, 0] = small[0, 1] = True  # inside the big mask: car, purity 1.0 → on top
+    mixed = np.zeros((4, 4), bool)
+    mixed[:, 3] = True  # 2 tree + 2 car → purity 0.5 < 0.6 → unidentified
+    class_map = np.array([[1, 1, 2, 2], [0, 0, 2, 2], [0, 0, 2, 1], [0, 0, 2, 1]])
+    registry = LabelRegistry([vocab])
+    pipe = Pipeline(
+        PlantedMasks(np.stack([big, small, mixed])),
+        [PlantedClasses(class_map)],
+        registry,
+        min_purity=0.6,
+    )
+    result = pipe.process(np.zeros((8, 8, 3), np.uint8))
+    road, car, tree = (registry.id_of(n) for n in ("road", "car", "tree"))
+    expected_work = np.array(
+        [
+            [car, car, tree, 0],
+            [road, road, tree, 0],
+            [road, road, tree, 0],
+            [road, road, tree, 0],
+        ]
+    )
+    np.testing.assert_array_equal(result.label_map, np.kron(expected_work, np.ones((2, 2))))
+    np.testing.assert_array_equal(result.mask_labels, [road, car, 0])
+    np.testing.assert_allclose(result.purity, [0.75, 1.0, 0.5])
+    instances = np.array([[2, 2, 0, 3], [1, 1, 0, 3], [1, 1, 0, 3], [1, 1, 0, 3]])
+    np.testing.assert_array_equal(result.instance_map, np.kron(instances, np.ones((2, 2))))
+
+
+def test_two_closed_set_models_share_ids_by_name_and_higher_purity_wins():
+    coco_like = _vocab("a", ["person", "car"])
+    ade_like = _vocab("b", ["wall", "person"])
+    registry = LabelRegistry([coco_like, ade_like])
+    assert registry.closed_set_lut(1).tolist() == [3, 1]  # "person" reuses id 1
+    mask = np.zeros((1, 2, 2), bool)
+    mask[0, 0, :] = True
+    first = PlantedClasses(np.array([[0, 1], [0, 0]]))  # person/car split: purity 0.5
+    second = PlantedClasses(np.array([[1, 1], [0, 0]]))  # person person: purity 1.0
+    pipe = Pipeline(PlantedMasks(mask), [first, second], registry, min_purity=0.6)
+    result = pipe.process(np.zeros((2, 2, 3), np.uint8))
+    assert result.mask_labels.tolist() == [registry.id_of("person")]
+
+
+def test_legend_is_append_only_and_revisions_count_changes():
+    registry = LabelRegistry([get_vocabulary("cityscapes")])
+    legend = registry.legend_dict()
+    assert legend["revision"] == 1
+    assert legend["vocabulary"] == "cityscapes"
+    assert legend["classes"][0] == {
+        "id": 0,
+        "name": "unidentified",
+        "color": [0, 0, 0],
+        "source": 0,
+    }
+    assert legend["classes"][1]["name"] == "road"
+    kite = registry.add("kite")
+    assert kite == 20
+    assert registry.add("Kite ") == 20  # same name, same id
+    assert registry.revision == 2
+    colors = registry.color_lut()
+    assert colors.shape == (21, 3)
+    assert tuple(colors[kite]) not in {tuple(c) for c in colors[:kite]}
