@@ -47,7 +47,13 @@ DEFAULT_TEMPLATES = (
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "auto | cpu | cuda | cuda:N (auto: first GPU, else CPU)"),
-    ParamSpec("backend", "torch", "FastSAM network backend", ("torch",)),
+    ParamSpec(
+        "backend",
+        "torch",
+        "network backend for FastSAM and SegFormer: torch | onnx (ONNX Runtime, CPU) | openvino "
+        "(CPU) | tensorrt (not available in this build)",
+        ("torch", "onnx", "openvino", "tensorrt"),
+    ),
     ParamSpec("half", False, "FP16 on CUDA (ignored on the CPU)"),
     ParamSpec(
         "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256
@@ -110,6 +116,27 @@ PARAMS: tuple[ParamSpec, ...] = (
         live=True,
     ),
     ParamSpec("open_vocab.captioner", "", "transformers captioner id (empty = off)"),
+    ParamSpec(
+        "open_vocab.max_age_s",
+        10.0,
+        "drop an open-vocabulary label this many seconds after the frame CLIP saw",
+        min=0.0,
+        max=3600.0,
+    ),
+    ParamSpec(
+        "open_vocab.max_missed_frames",
+        10,
+        "drop a mask track (and its label) after this many frames without a matching mask",
+        min=0,
+        max=10000,
+    ),
+    ParamSpec(
+        "open_vocab.match_iou",
+        0.5,
+        "mask IoU needed to carry a track's label to a mask of a later frame",
+        min=0.01,
+        max=1.0,
+    ),
     ParamSpec(
         "input_transport", "raw", "raw (sensor_msgs/Image) or compressed", ("raw", "compressed")
     ),

@@ -18,11 +18,13 @@ import numpy as np
 from sfs_ros import fusion, render
 from sfs_ros.labels import LabelRegistry
 from sfs_ros.models.fastsam import MaskSet
+from sfs_ros.open_vocab.branch import OpenVocabBranch
 from sfs_ros.params import ConfigError, validate
 from sfs_ros.runtime import LOG
 from sfs_ros.weights import RANDOM_WEIGHTS_BANNER
 
 MaskGenerator = Callable[[np.ndarray], MaskSet]
+OPEN_VOCAB_LIVE_KEYS = OpenVocabBranch.LIVE_KEYS
 # A closed-set segmenter: (rgb, working (h, w)) → class-index map (h, w) in its vocabulary.
 Segmenter = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
 
@@ -39,6 +41,8 @@ class SegmentationResult:
         closed_labels: (N,) label ids voted by the closed set; purity: (N,) their vote share.
         legend_revision: registry revision the ids refer to.
         timings: milliseconds per stage plus ``total``.
+        open_vocab: the open-vocabulary scores fused into this frame (None when the branch is
+            off); labels come from the mask tracks, computed on this or an earlier frame.
     """
 
     label_map: np.ndarray
@@ -49,6 +53,7 @@ class SegmentationResult:
     purity: np.ndarray
     legend_revision: int
     timings: dict[str, float] = field(default_factory=dict)
+    open_vocab: fusion.OpenVocabScores | None = None
 
 
 class _Stopwatch:
@@ -69,7 +74,13 @@ class _Stopwatch:
 class Pipeline:
     """Semantic-Fast-SAM on one RGB frame at a time (thread-safe for one caller at a time)."""
 
-    LIVE_KEYS = ("fastsam.conf", "fastsam.iou", "fastsam.max_masks", "closed_set.min_purity")
+    LIVE_KEYS = (
+        "fastsam.conf",
+        "fastsam.iou",
+        "fastsam.max_masks",
+        "closed_set.min_purity",
+        *OPEN_VOCAB_LIVE_KEYS,
+    )
 
     def __init__(
         self,
@@ -80,6 +91,7 @@ class Pipeline:
         min_purity: float = 0.5,
         random_weights: Sequence[str] = (),
         device: str = "cpu",
+        open_vocab: OpenVocabBranch | None = None,
     ) -> None:
         if not segmenters:
             raise ValueError("at least one closed-set segmenter is needed")
@@ -90,27 +102,28 @@ class Pipeline:
         self.random_weights = tuple(random_weights)
         self.device = device
         self._luts = [registry.closed_set_lut(i) for i in range(len(self.segmenters))]
+        # Open-vocabulary branch (None when open_vocab.enabled was false at start). With
+        # open_vocab_sync the CLIP pass runs inline on every frame (sfs-segment); otherwise
+        # on the branch's background worker, at most open_vocab.rate_hz times a second.
+        self.open_vocab = open_vocab
+        self.open_vocab_sync = False
         self._lock = threading.Lock()
 
     # --------------------------------------------------------------------------- building
     @classmethod
     def from_config(cls, config: dict[str, Any], warmup: bool = True) -> Pipeline:
         """Load every model named by a validated config (see :func:`sfs_ros.params.load_config`)."""
+        from sfs_ros.models.backends import check_backend
         from sfs_ros.models.closed_set import ClosedSetSegmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
         from sfs_ros.runtime import select_device, set_torch_threads
         from sfs_ros.weights import resolve_fastsam_weights
 
-        if config["backend"] != "torch":
-            raise ConfigError(f"backend '{config['backend']}' is not available in this build")
-        if config["open_vocab.enabled"]:
-            raise ConfigError(
-                "open_vocab.enabled: the open-vocabulary branch is not in this build yet; "
-                "set it to false"
-            )
         allow_random = bool(config["allow_random_weights"])
         device = select_device(config["device"], config["half"])
         LOG.info("device %s (%s)", device.device, device.reason)
+        backend = config["backend"]
+        check_backend(backend, device.device)
         set_torch_threads(config["num_threads"])
         weights, fastsam_random = resolve_fastsam_weights(config["fastsam.model"], allow_random)
         masker = FastSAMMaskGenerator(
@@ -120,6 +133,8 @@ class Pipeline:
             conf=config["fastsam.conf"],
             iou=config["fastsam.iou"],
             max_masks=config["fastsam.max_masks"],
+            backend=backend,
+            threads=config["num_threads"],
         )
         model_ids = [m.strip() for m in config["closed_set.model"].split(",") if m.strip()]
         vocab_names = [v.strip() for v in config["closed_set.vocabulary"].split(",")]
@@ -131,7 +146,9 @@ class Pipeline:
                 f"{len(model_ids)} closed_set.model entries"
             )
         segmenters = [
-            ClosedSetSegmenter(mid, device, voc, allow_random)
+            ClosedSetSegmenter(
+                mid, device, voc, allow_random, backend=backend, threads=config["num_threads"]
+            )
             for mid, voc in zip(model_ids, vocab_names, strict=True)
         ]
         random_parts = [("FastSAM", "fastsam.model")] if fastsam_random else []
@@ -141,6 +158,13 @@ class Pipeline:
         for what, param in random_parts:
             LOG.warning(RANDOM_WEIGHTS_BANNER.format(what=what, param=param))
         registry = LabelRegistry([s.vocabulary for s in segmenters])
+        open_vocab = None
+        if config["open_vocab.enabled"]:
+            from sfs_ros.open_vocab import OpenVocabBranch
+
+            open_vocab = OpenVocabBranch.from_config(config, registry, device.device)
+            if open_vocab.scorer.is_random:  # ClipScorer.load already logged the banner
+                random_parts.append(("CLIP", "open_vocab.pretrained"))
         pipeline = cls(
             masker,
             segmenters,
@@ -148,6 +172,7 @@ class Pipeline:
             min_purity=config["closed_set.min_purity"],
             random_weights=[what for what, _ in random_parts],
             device=device.device,
+            open_vocab=open_vocab,
         )
         if warmup:
             pipeline.warmup()
@@ -163,6 +188,16 @@ class Pipeline:
         if name not in self.LIVE_KEYS:
             raise ConfigError(f"'{name}' cannot be changed while the pipeline runs")
         value = validate(name, value)
+        if name.startswith("open_vocab."):
+            if self.open_vocab is None:
+                if name == "open_vocab.enabled" and not value:
+                    return
+                raise ConfigError(
+                    f"{name}: the open-vocabulary branch was not loaded at start "
+                    "(open_vocab.enabled was false); restart with open_vocab.enabled:=true"
+                )
+            self.open_vocab.update(name, value)
+            return
         with self._lock:
             if name == "closed_set.min_purity":
                 self.min_purity = value
@@ -191,7 +226,17 @@ class Pipeline:
             for ids in class_maps:
                 votes.append(fusion.vote(masks.masks, ids, num_ids))
             best = _best_votes(votes)
-            mask_labels = fusion.fuse(best, self.min_purity)
+            open_scores = None
+            branch = self.open_vocab
+            if branch is not None and branch.enabled:
+                clock.lap("vote")
+                open_scores = branch.frame(
+                    rgb, masks.masks, masks.boxes, best.labels, sync=self.open_vocab_sync
+                )
+                clock.lap("open_vocab")
+                mask_labels = fusion.fuse(best, self.min_purity, open_scores, branch.threshold)
+            else:
+                mask_labels = fusion.fuse(best, self.min_purity)
             clock.lap("vote_fuse")
             label_work, inst_work = fusion.paint(masks.masks, mask_labels, class_maps[0])
             label_map = render.resize_labels(label_work, rgb.shape[:2])
@@ -206,11 +251,22 @@ class Pipeline:
                 best.purity,
                 self.registry.revision,
                 clock.total(),
+                open_scores,
             )
 
     def legend_dict(self) -> dict:
         """The current legend (``legend.json`` document)."""
         return self.registry.legend_dict()
+
+    def open_vocab_stats(self) -> dict[str, Any] | None:
+        """Diagnostics of the open-vocabulary branch (passes, errors, last pass ms, label age),
+        or None when it is not loaded."""
+        return None if self.open_vocab is None else self.open_vocab.stats()
+
+    def close(self) -> None:
+        """Stop background threads (the open-vocabulary worker). Idempotent."""
+        if self.open_vocab is not None:
+            self.open_vocab.close()
 
 
 def _best_votes(votes: list[fusion.MaskVotes]) -> fusion.MaskVotes:

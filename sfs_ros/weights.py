@@ -135,6 +135,10 @@ def build_random_fastsam(
     torch.manual_seed(seed)
     wrapper = YOLO(yaml_name, task="segment", verbose=False)
     wrapper.model = SegmentationModel(yaml_name, nc=1, verbose=False)
+    # Released checkpoints carry their training args; ultralytics reads the task from them.
+    wrapper.model.args = {"task": "segment", "imgsz": 1024}
+    wrapper.model.task = "segment"
+    wrapper.ckpt = {"train_args": {"task": "segment", "imgsz": 1024}}
     tmp = out.with_suffix(".tmp.pt")
     wrapper.save(str(tmp))
     tmp.replace(out)

@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     except (WeightsNotFoundError, ConfigError, ValueError) as exc:
         print(f"sfs-segment: error: {exc}", file=sys.stderr)
         return 1
+    # Offline runs name masks with CLIP on every frame (inline, no background worker), so the
+    # open-vocabulary labels land in the PNGs and legend.json of that same frame.
+    pipeline.open_vocab_sync = True
     total = sum(
         min(count_frames(f) // args.video_stride or 1, args.max_frames or 10**9) for f in files
     )
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         (out_dir / "legend.json").write_text(json.dumps(pipeline.legend_dict(), indent=1))
         (out_dir / "timings.json").write_text(json.dumps(timings, indent=1))
+        pipeline.close()
     if pipeline.random_weights:
         LOG.warning(
             "these outputs come from RANDOM WEIGHTS (%s)", ", ".join(pipeline.random_weights)

@@ -61,6 +61,9 @@ class ClosedSetSegmenter:
         device: DeviceChoice,
         vocabulary: str = "auto",
         allow_random: bool = False,
+        *,
+        backend: str = "torch",
+        threads: int = 0,
     ) -> None:
         import torch
         from transformers import AutoConfig
@@ -92,6 +95,19 @@ class ClosedSetSegmenter:
                 "mask2former, oneformer, maskformer"
             )
         self.model = self.model.to(device.device).eval()
+        self.runner = None  # SegFormer through onnx / openvino (Mask2Former/OneFormer: torch)
+        if backend != "torch" and self.model_type == "segformer":
+            from sfs_ros.models import backends
+
+            backends.check_backend(backend, device.device)
+            self.runner = backends.ExportedNetwork(
+                backend,
+                lambda: backends.segformer_export_module(self.model),
+                f"{Path(source).name}-{backends.weights_key(source)}",
+                "pixel_values",
+                ("logits",),
+                threads=threads,
+            )
         LOG.info(
             "closed-set %s (%s, %d classes, vocabulary %s) loaded on %s",
             model_id,
@@ -129,7 +145,10 @@ class ClosedSetSegmenter:
 
         with torch.inference_mode():
             if self.processor is None:
-                logits = self.model(pixel_values=self.preprocess(rgb)).logits
+                if self.runner is not None:
+                    logits = torch.from_numpy(self.runner(self.preprocess(rgb).numpy())[0])
+                else:
+                    logits = self.model(pixel_values=self.preprocess(rgb)).logits
                 logits = torch.nn.functional.interpolate(
                     logits.float(), size=out_hw, mode="bilinear", align_corners=False
                 )

@@ -9,6 +9,7 @@ the working resolution and upsamples only the final label map.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import cv2
@@ -92,6 +93,8 @@ class FastSAMMaskGenerator:
         conf: float = 0.4,
         iou: float = 0.9,
         max_masks: int = 100,
+        backend: str = "torch",
+        threads: int = 0,
     ) -> None:
         import torch
 
@@ -114,7 +117,30 @@ class FastSAMMaskGenerator:
             self.net = self.net.half()
         self.stride = int(max(getattr(net, "stride", torch.tensor([32])).max().item(), 32))
         self.num_classes = len(getattr(net, "names", {0: "object"}))
-        LOG.info("FastSAM %s loaded on %s (imgsz %d)", weights, device.device, self.imgsz)
+        self.backend = backend
+        self.runner = None  # exported network (onnx / openvino); None = torch
+        if backend != "torch":
+            from pathlib import Path
+
+            from sfs_ros.models import backends
+
+            backends.check_backend(backend, device.device)
+            self.runner = backends.ExportedNetwork(
+                backend,
+                lambda: backends.fastsam_export_module(self.net),
+                f"{Path(weights).stem}-{backends.weights_key(weights)}",
+                "images",
+                ("preds", "proto"),
+                threads=threads,
+            )
+        self.last_timings: dict[str, float] = {}  # ms of the last call: preprocess/forward/post
+        LOG.info(
+            "FastSAM %s loaded on %s (imgsz %d, backend %s)",
+            weights,
+            device.device,
+            self.imgsz,
+            backend,
+        )
 
     # ------------------------------------------------------------------------------ stages
     def preprocess(self, rgb: np.ndarray) -> tuple[object, Letterbox]:
@@ -134,6 +160,9 @@ class FastSAMMaskGenerator:
         """Network pass: returns (predictions (1, 4+nc+32, A), prototypes (1, 32, h/4, w/4))."""
         import torch
 
+        if self.runner is not None:
+            preds, proto = self.runner(tensor.numpy())
+            return torch.from_numpy(preds), torch.from_numpy(proto)
         with torch.inference_mode():
             out = self.net(tensor)
         preds, proto = out[0] if isinstance(out[0], tuple | list) else out
@@ -183,9 +212,19 @@ class FastSAMMaskGenerator:
 
     def __call__(self, rgb: np.ndarray) -> MaskSet:
         """Masks for one RGB uint8 image (H, W, 3)."""
+        t0 = time.perf_counter()
         tensor, box = self.preprocess(rgb)
+        t1 = time.perf_counter()
         preds, proto = self.forward(tensor)
-        return self.postprocess(preds, proto, box, rgb.shape[:2])
+        t2 = time.perf_counter()
+        masks = self.postprocess(preds, proto, box, rgb.shape[:2])
+        t3 = time.perf_counter()
+        self.last_timings = {
+            "fastsam_pre": (t1 - t0) * 1e3,
+            "fastsam_forward": (t2 - t1) * 1e3,
+            "fastsam_post": (t3 - t2) * 1e3,
+        }
+        return masks
 
     def warmup(self, image_hw: tuple[int, int] = (480, 640)) -> None:
         """One pass on a blank image so the first real frame does not pay for lazy init."""

@@ -1,0 +1,266 @@
+"""The open-vocabulary branch as the pipeline sees it: tracks + CLIP scorer + worker.
+
+Per frame (:meth:`OpenVocabBranch.frame`, called by :meth:`sfs_ros.pipeline.Pipeline.process`):
+the frame's masks are associated with the mask tracks, the newest frame is offered to the
+background worker (accepted at most ``rate_hz`` times a second, never waited on), and the fresh
+labels of the matched tracks come back as :class:`~sfs_ros.fusion.OpenVocabScores` for
+:func:`sfs_ros.fusion.fuse`. In sync mode (``sfs-segment``) the CLIP pass runs inline on every
+frame instead.
+
+One CLIP pass (:meth:`OpenVocabBranch.label_snapshot`): candidate names = the closed-set names
+of the registry + ``open_vocab.vocabulary`` (+ caption nouns when a captioner is on); all masks
+are scored in one image batch against the cached text embeddings; each mask keeps its top-K
+names; the best name is registered in the legend (``registry.add``, append-only) when it clears
+``threshold``; labels are stored per track.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sfs_ros.fusion import OpenVocabScores
+from sfs_ros.labels import SOURCE_CLOSED_SET, LabelRegistry
+from sfs_ros.open_vocab.tracks import TrackLabel, TrackStore
+from sfs_ros.open_vocab.worker import OpenVocabWorker
+from sfs_ros.params import ConfigError, validate
+from sfs_ros.vocabularies import normalize_class_name
+
+_TRACK_KEYS = ("open_vocab.max_age_s", "open_vocab.max_missed_frames", "open_vocab.match_iou")
+# Caption nouns kept as extra candidates (oldest dropped first).
+MAX_CAPTION_NOUNS = 256
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One frame handed to the worker: RGB image, masks (working res), boxes, track ids."""
+
+    rgb: np.ndarray
+    masks: np.ndarray
+    boxes: np.ndarray
+    track_ids: np.ndarray
+    stamp: float
+
+
+class OpenVocabBranch:
+    """Open-vocabulary naming of masks (see module docstring).
+
+    ``scorer`` needs ``score(rgb, masks, boxes, names) -> (N, C) float32`` (cosine, NaN rows for
+    unscored masks), e.g. :class:`sfs_ros.open_vocab.clip.ClipScorer`. ``captioner`` (optional)
+    needs ``nouns(rgb, masks, boxes, index) -> list[str]``.
+    """
+
+    LIVE_KEYS = (
+        "open_vocab.enabled",
+        "open_vocab.vocabulary",
+        "open_vocab.rate_hz",
+        "open_vocab.top_k",
+        "open_vocab.threshold",
+    )
+
+    def __init__(
+        self,
+        scorer: Any,
+        registry: LabelRegistry,
+        *,
+        vocabulary: Sequence[str] = (),
+        top_k: int = 3,
+        threshold: float = 0.25,
+        rate_hz: float = 1.0,
+        max_age_s: float = 10.0,
+        max_missed_frames: int = 10,
+        match_iou: float = 0.5,
+        captioner: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.scorer = scorer
+        self.registry = registry
+        self.vocabulary = list(vocabulary)
+        self.top_k = int(top_k)
+        self.threshold = float(threshold)
+        self.captioner = captioner
+        self.clock = clock
+        self.enabled = True
+        self.tracks = TrackStore(
+            match_iou=match_iou, max_missed=max_missed_frames, max_age_s=max_age_s, clock=clock
+        )
+        self.worker = OpenVocabWorker(self.label_snapshot, rate_hz, clock=clock)
+        self._nouns: dict[str, None] = {}  # insertion-ordered set of caption nouns
+        self._lock = threading.Lock()
+        closed = [e for e in registry.entries() if e.source == SOURCE_CLOSED_SET]
+        self._closed_names = [e.name for e in closed]
+        self._closed_ids = np.array([e.id for e in closed], np.int64)
+        self._closed_len = int(self._closed_ids.max()) + 1 if closed else 1
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], registry: LabelRegistry, device: str = "cpu"
+    ) -> OpenVocabBranch:
+        """CLIP (and the captioner when set) from a validated config, loaded once."""
+        from sfs_ros.open_vocab.clip import ClipScorer
+
+        allow_random = bool(config["allow_random_weights"])
+        scorer = ClipScorer.load(
+            config["open_vocab.model"],
+            config["open_vocab.pretrained"],
+            device,
+            templates=config["open_vocab.templates"],
+            allow_random=allow_random,
+        )
+        captioner = None
+        if config["open_vocab.captioner"]:
+            from sfs_ros.open_vocab.captioner import Captioner
+
+            captioner = Captioner.load(config["open_vocab.captioner"], device, allow_random)
+        return cls(
+            scorer,
+            registry,
+            vocabulary=config["open_vocab.vocabulary"],
+            top_k=config["open_vocab.top_k"],
+            threshold=config["open_vocab.threshold"],
+            rate_hz=config["open_vocab.rate_hz"],
+            max_age_s=config["open_vocab.max_age_s"],
+            max_missed_frames=config["open_vocab.max_missed_frames"],
+            match_iou=config["open_vocab.match_iou"],
+            captioner=captioner,
+        )
+
+    # ------------------------------------------------------------------------ settings
+    def update(self, name: str, value: Any) -> None:
+        """Apply a live ``open_vocab.*`` parameter (validated). The track settings
+        (``max_age_s``, ``max_missed_frames``, ``match_iou``) are read at start by the node, but
+        the core accepts them here too (tests, embedding applications)."""
+        if name not in (*self.LIVE_KEYS, *_TRACK_KEYS):
+            raise ConfigError(f"'{name}' cannot be changed while the pipeline runs")
+        value = validate(name, value)
+        key = name.split(".", 1)[1]
+        with self._lock:
+            if key == "enabled":
+                self.enabled = bool(value)
+                if not self.enabled:
+                    self.tracks.reset()
+            elif key == "vocabulary":
+                self.vocabulary = list(value)
+            elif key == "rate_hz":
+                self.worker.rate_hz = float(value)
+            elif key == "top_k":
+                self.top_k = int(value)
+            elif key == "threshold":
+                self.threshold = float(value)
+            elif key == "max_age_s":
+                self.tracks.max_age_s = float(value)
+            elif key == "max_missed_frames":
+                self.tracks.max_missed = int(value)
+            elif key == "match_iou":
+                self.tracks.match_iou = float(value)
+
+    def candidate_names(self) -> list[str]:
+        """Closed-set names, then ``open_vocab.vocabulary``, then caption nouns (deduplicated)."""
+        with self._lock:
+            extra = [*self.vocabulary, *self._nouns]
+        seen = {normalize_class_name(n) for n in self._closed_names}
+        names = list(self._closed_names)
+        for name in extra:
+            key = normalize_class_name(name)
+            if key and key not in seen:
+                seen.add(key)
+                names.append(name.strip())
+        return names
+
+    # ------------------------------------------------------------------------ per frame
+    def frame(
+        self,
+        rgb: np.ndarray,
+        masks: np.ndarray,
+        boxes: np.ndarray,
+        closed_labels: np.ndarray,
+        *,
+        sync: bool = False,
+    ) -> OpenVocabScores:
+        """Track this frame's masks, hand a snapshot to CLIP (inline when ``sync``), and return
+        the open-vocabulary scores of its masks for :func:`sfs_ros.fusion.fuse`."""
+        track_ids = self.tracks.update(masks, boxes)
+        if sync:
+            self.label_snapshot(Snapshot(rgb, masks, boxes, track_ids, self.clock()))
+        elif len(track_ids):
+            self.worker.offer(
+                lambda: Snapshot(rgb.copy(), masks.copy(), boxes.copy(), track_ids, self.clock())
+            )
+        return self.tracks.scores(track_ids, closed_labels)
+
+    # ------------------------------------------------------------------------ one CLIP pass
+    def label_snapshot(self, snap: Snapshot) -> None:
+        """Score every mask of a snapshot and store the labels on its tracks."""
+        names = self.candidate_names()
+        scores = np.asarray(self.scorer.score(snap.rgb, snap.masks, snap.boxes, names))
+        n = len(snap.track_ids)
+        if scores.shape != (n, len(names)):
+            raise ValueError(f"scorer returned {scores.shape}, expected {(n, len(names))}")
+        k = min(self.top_k, len(names))
+        threshold = self.threshold
+        nc = len(self._closed_names)
+        entries: list[TrackLabel | None] = [None] * n
+        unnamed = []
+        for i in range(n):
+            row = scores[i]
+            if not len(names) or np.isnan(row).all():
+                continue
+            top = np.argsort(-row, kind="stable")[:k]
+            best = int(top[0])
+            best_score = float(row[best])
+            label = 0
+            if best_score >= threshold:
+                label = self.registry.add(names[best])
+            else:
+                unnamed.append(i)
+            closed_scores = np.full(self._closed_len, np.nan, np.float32)
+            closed_scores[self._closed_ids] = row[:nc]
+            entries[i] = TrackLabel(
+                label=label,
+                score=best_score,
+                closed_scores=closed_scores,
+                proposals=tuple((names[j], float(row[j])) for j in top),
+                stamp=snap.stamp,
+            )
+        self.tracks.set_labels(snap.track_ids, entries)
+        if self.captioner is not None and unnamed:
+            self._add_nouns(self.captioner.nouns(snap.rgb, snap.masks, snap.boxes, unnamed))
+
+    def _add_nouns(self, nouns: Sequence[str]) -> None:
+        with self._lock:
+            for noun in nouns:
+                self._nouns[noun] = None
+            while len(self._nouns) > MAX_CAPTION_NOUNS:
+                self._nouns.pop(next(iter(self._nouns)))
+
+    # ------------------------------------------------------------------------ diagnostics
+    def stats(self) -> dict[str, Any]:
+        """passes, errors, last pass ms, label age (s), tracks, scorer counters."""
+        w = self.worker.stats()
+        out: dict[str, Any] = {
+            "enabled": self.enabled,
+            "passes": w.passes,
+            "errors": w.errors,
+            "last_error": w.last_error,
+            "last_pass_ms": w.last_pass_ms,
+            "offered": w.offered,
+            "accepted": w.accepted,
+            "label_age_s": self.tracks.newest_label_age(),
+            "tracks": len(self.tracks),
+            "candidates": len(self.candidate_names()),
+            "random_weights": bool(getattr(self.scorer, "is_random", False)),
+        }
+        scorer_stats = getattr(self.scorer, "stats", None)
+        if scorer_stats is not None:
+            out["encode_text_calls"] = scorer_stats.encode_text_calls
+            out["encode_image_calls"] = scorer_stats.encode_image_calls
+        return out
+
+    def close(self) -> None:
+        """Stop the worker thread."""
+        self.worker.stop()

@@ -1,0 +1,45 @@
+"""sfs-bench runs end to end on tiny sizes and writes a well-formed table and last line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_tiny_run(tmp_path, fastsam_pt, segformer_dir):
+    out = tmp_path / "BENCH.md"
+    args = [
+        sys.executable,
+        "-m",
+        "sfs_ros.cli.bench",
+        "--size", "96x64",
+        "--imgsz", "64",
+        "--backends", "torch",
+        "--frames", "2",
+        "--warmup", "0",
+        "--threads", "2",
+        "--fastsam", str(fastsam_pt),
+        "--closed-set", str(segformer_dir),
+        "--output", str(out),
+        "--peer-dir", str(REPO / "bench"),
+    ]  # fmt: skip
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"ours/floor=\d+\.\d\d peer/ours=\d+\.\d\d fps=\d+\.\d\d rss_gb=\d+\.\d\d", last
+    ), last
+    text = out.read_text()
+    assert text.startswith("# Benchmarks")
+    assert "`sfs-bench --size 96x64" in text and "cores" in text and "torch " in text
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    header, rule, *body = rows
+    width = header.count("|")
+    assert set(rule) <= {"|", "-"} and rule.count("|") == width
+    assert [r.split("|")[1].strip() for r in body] == ["floor", "ours", "peer"]
+    assert all(r.count("|") == width for r in body)
+    assert "ours/floor =" in text and "peer/ours =" in text

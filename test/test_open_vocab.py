@@ -1,0 +1,518 @@
+"""Open-vocabulary branch: CLIP adapter, mask tracks, background worker, fusion, CLI sync mode.
+
+Fast tests use planted scorers (scores the test controls) or a tiny open_clip architecture
+registered from a JSON config and built with random weights; `models` tests build the real
+ViT-B-32 architecture through the production loading path.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sfs_ros import fusion
+from sfs_ros.labels import SOURCE_OPEN_VOCAB, LabelRegistry
+from sfs_ros.open_vocab import OpenVocabBranch, TrackStore
+from sfs_ros.open_vocab.captioner import extract_nouns
+from sfs_ros.open_vocab.tracks import box_iou, mask_iou
+from sfs_ros.vocabularies import get_vocabulary
+
+TINY = "sfs-test-tiny-clip"
+H, W = 60, 80  # image size; working resolution is the same here (masks at input pixels)
+
+
+# ------------------------------------------------------------------------------ helpers
+@pytest.fixture(scope="session")
+def tiny_clip_name(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Register a tiny open_clip architecture (real ViT + text transformer, tiny widths)."""
+    import open_clip
+
+    cfg = {
+        "embed_dim": 32,
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 1,
+            "width": 32,
+            "head_width": 16,
+            "patch_size": 16,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
+    }
+    path = tmp_path_factory.mktemp("clipcfg") / f"{TINY}.json"
+    path.write_text(json.dumps(cfg))
+    open_clip.add_model_config(path)
+    return TINY
+
+
+@pytest.fixture
+def tiny_scorer(tiny_clip_name: str):
+    import torch
+
+    from sfs_ros.open_vocab.clip import ClipScorer
+
+    torch.manual_seed(0)
+    return ClipScorer.load(
+        tiny_clip_name, "", "cpu", templates=("a photo of a {}.", "a {}."), allow_random=True
+    )
+
+
+def box_mask(x0: int, y0: int, x1: int, y1: int, hw=(H, W)) -> np.ndarray:
+    m = np.zeros(hw, bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def mask_set(boxes: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    masks = np.stack([box_mask(*b) for b in boxes]) if boxes else np.zeros((0, H, W), bool)
+    return masks, np.array(boxes, np.float32).reshape(-1, 4)
+
+
+def registry() -> LabelRegistry:
+    return LabelRegistry([get_vocabulary("cityscapes")])  # 19 names, ids 1..19
+
+
+class RedScorer:
+    """Planted CLIP: a mask whose pixels are mostly red scores 0.9 for 'kite', others 0.1."""
+
+    def __init__(self, fail_first: int = 0):
+        self.calls = 0
+        self.fail_first = fail_first
+
+    def score(self, rgb, masks, boxes, names):
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            raise RuntimeError("planted failure")
+        out = np.full((len(masks), len(names)), 0.1, np.float32)
+        col = [n.lower() for n in names].index("kite")
+        for i, m in enumerate(masks):
+            if m.any() and (rgb[m][:, 0] > 200).mean() > 0.5:
+                out[i, col] = 0.9
+        return out
+
+
+class PlantedScorer:
+    """Returns the rows the test sets by name: {mask index: {name: score}}, default 0."""
+
+    def __init__(self, rows: dict[int, dict[str, float]]):
+        self.rows = rows
+
+    def score(self, rgb, masks, boxes, names):
+        out = np.zeros((len(masks), len(names)), np.float32)
+        for i, row in self.rows.items():
+            for name, value in row.items():
+                out[i, [n.lower() for n in names].index(name)] = value
+        return out
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+# ------------------------------------------------------------------------------ CLIP adapter
+def test_text_embeddings_are_cached_and_reencoded_once_per_vocabulary_change(tiny_scorer):
+    reg = registry()
+    branch = OpenVocabBranch(tiny_scorer, reg, vocabulary=["kite"], threshold=2.0)
+    rgb = np.full((H, W, 3), 90, np.uint8)
+    masks, boxes = mask_set([(5, 5, 30, 30), (40, 10, 70, 50)])
+    for _ in range(3):
+        branch.frame(rgb, masks, boxes, np.zeros(2, np.int64), sync=True)
+    stats = tiny_scorer.stats
+    assert stats.encode_text_calls == 1  # 3 passes, text encoded once
+    assert stats.names_encoded == 20  # 19 Cityscapes names + "kite"
+    assert stats.encode_image_calls == 3
+    branch.update("open_vocab.vocabulary", ["kite", "pallet jack", "forklift"])
+    for _ in range(2):
+        branch.frame(rgb, masks, boxes, np.zeros(2, np.int64), sync=True)
+    assert stats.encode_text_calls == 2  # the change re-encoded once
+    assert stats.names_encoded == 22  # only the two new names
+    emb = tiny_scorer.text_embeddings(["kite", "Kite ", "road"])
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(emb[0], emb[1])  # normalised names share one embedding
+    assert stats.encode_text_calls == 2
+
+
+def test_one_image_encoder_call_per_pass_whatever_the_mask_count(tiny_scorer):
+    rgb = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    names = ["kite", "car", "road"]
+    for n in (1, 3, 25):
+        before = tiny_scorer.stats.encode_image_calls
+        boxes = [(i % 10 * 7, i // 10 * 20, i % 10 * 7 + 8, i // 10 * 20 + 15) for i in range(n)]
+        masks, b = mask_set(boxes)
+        scores = tiny_scorer.score(rgb, masks, b, names)
+        assert tiny_scorer.stats.encode_image_calls == before + 1
+        assert scores.shape == (n, 3)
+        assert np.isfinite(scores).all() and (np.abs(scores) <= 1.0 + 1e-5).all()
+    # A mask too small to crop gets a NaN row, without an extra encoder call.
+    masks, b = mask_set([(0, 0, 1, 1), (10, 10, 40, 40)])
+    scores = tiny_scorer.score(rgb, masks, b, names)
+    assert np.isnan(scores[0]).all() and np.isfinite(scores[1]).all()
+
+
+def test_crops_read_boxes_as_xyxy_and_neutralise_the_background(tiny_scorer):
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[:] = (0, 0, 255)  # blue background
+    rgb[20:40, 40:72] = (255, 0, 0)  # red object, box xyxy (40, 20, 72, 40)
+    masks, boxes = mask_set([(40, 20, 72, 40)])
+    batch, index = tiny_scorer.crops(rgb, masks, boxes)
+    assert index.tolist() == [0] and batch.shape == (1, 3, 32, 32)
+    mean = np.array(tiny_scorer.mean, np.float32)
+    std = np.array(tiny_scorer.std, np.float32)
+    img = batch[0].transpose(1, 2, 0) * std + mean  # back to 0..1 RGB
+    red = np.array([1.0, 0.0, 0.0])
+    is_red = np.abs(img - red).max(axis=2) < 0.02
+    is_mean = np.abs(img - mean).max(axis=2) < 0.02
+    # 32x20 box + 10 % margin each side → a 40x26 crop letterboxed to 32 wide: the object is
+    # centred and spans 32/1.2 ≈ 27 columns (read as xywh the crop would run off to the right
+    # and the object would not be centred); everything else is the CLIP mean colour, never blue.
+    cols = np.flatnonzero(is_red.any(axis=0))
+    rows = np.flatnonzero(is_red.any(axis=1))
+    assert 22 <= cols[-1] - cols[0] + 1 <= 27 and abs(cols[0] - (31 - cols[-1])) <= 1
+    assert 13 <= rows[-1] - rows[0] + 1 <= 18 and abs(rows[0] - (31 - rows[-1])) <= 1
+    assert (is_red | is_mean).mean() > 0.9
+    assert not (np.abs(img - np.array([0.0, 0.0, 1.0])).max(axis=2) < 0.1).any()
+    assert is_red[16, 16] and is_mean[0, 16] and is_mean[31, 16]
+
+
+# ------------------------------------------------------------------------------ tracks
+def test_iou_helpers_match_a_direct_computation():
+    a = np.array([[0, 0, 10, 10], [5, 5, 15, 15]], np.float32)
+    b = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
+    np.testing.assert_allclose(box_iou(a, b), [[1.0, 0.0], [25 / 175, 0.0]], rtol=1e-6)
+    ma, _ = mask_set([(0, 0, 10, 10), (5, 5, 15, 15)])
+    mb, _ = mask_set([(0, 0, 10, 10), (20, 20, 30, 30)])
+    np.testing.assert_allclose(mask_iou(ma, mb), [[1.0, 0.0], [25 / 175, 0.0]], rtol=1e-6)
+
+
+def test_moving_object_keeps_its_label_and_loses_it_after_it_leaves():
+    clock = FakeClock()
+    reg = registry()
+    branch = OpenVocabBranch(
+        RedScorer(),
+        reg,
+        vocabulary=["kite"],
+        threshold=0.5,
+        rate_hz=0.01,
+        max_missed_frames=3,
+        max_age_s=30.0,
+        clock=clock,
+    )
+    kite = reg.add("kite")
+    rev = reg.revision
+    closed = np.zeros(2, np.int64)
+
+    def frame(x: int | None):
+        rgb = np.zeros((H, W, 3), np.uint8)
+        boxes = [(0, 40, 80, 60)]  # static ground mask
+        if x is not None:
+            rgb[10:26, x : x + 16] = (255, 0, 0)
+            boxes.append((x, 10, x + 16, 26))
+        masks, b = mask_set(boxes)
+        out = branch.frame(rgb, masks, b, closed[: len(boxes)])
+        branch.worker.wait_idle(5.0)
+        clock.t += 0.1
+        return out
+
+    first = frame(4)
+    assert branch.stats()["passes"] == 1
+    assert first.labels.tolist() == [0, 0]  # the pass ran on this frame; applied from the next
+    labels = [frame(4 + 2 * k).labels.tolist() for k in range(1, 12)]  # moves 2 px per frame
+    assert all(lab == [0, kite] for lab in labels)
+    assert branch.stats()["passes"] == 1  # rate_hz 0.01: no second pass, the track carried it
+    scores = frame(28)
+    np.testing.assert_allclose(scores.scores[1], 0.9, rtol=1e-6)
+    for _ in range(4):  # leaves: 4 frames without it > max_missed_frames=3
+        assert frame(None).labels.tolist() == [0]
+    assert frame(28).labels.tolist() == [0, 0]  # back at the same place: a new, unlabelled track
+    assert reg.revision == rev  # "kite" was already in the legend: no new id
+
+
+def test_labels_expire_after_max_age_s():
+    clock = FakeClock()
+    reg = registry()
+    branch = OpenVocabBranch(
+        RedScorer(),
+        reg,
+        vocabulary=["kite"],
+        threshold=0.5,
+        rate_hz=0.01,
+        max_age_s=2.0,
+        clock=clock,
+    )
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[10:26, 4:20] = (255, 0, 0)
+    masks, boxes = mask_set([(4, 10, 20, 26)])
+    branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
+    assert branch.worker.wait_idle(5.0)
+    clock.t += 1.9
+    assert branch.frame(rgb, masks, boxes, np.zeros(1, np.int64)).labels.tolist() == [
+        reg.id_of("kite")
+    ]
+    assert branch.stats()["label_age_s"] == pytest.approx(1.9)
+    clock.t += 0.2  # 2.1 s after the snapshot CLIP saw
+    assert branch.frame(rgb, masks, boxes, np.zeros(1, np.int64)).labels.tolist() == [0]
+
+
+# ------------------------------------------------------------------------------ fusion rules
+def test_fusion_rules_on_planted_scores():
+    reg = registry()
+    road, car = reg.id_of("road"), reg.id_of("car")
+    scorer = PlantedScorer(
+        {
+            0: {"road": 0.30, "kite": 0.20},  # closed "road" pure, CLIP agrees → road
+            1: {"road": 0.20, "kite": 0.40},  # closed "road" pure, CLIP "kite" higher → kite
+            2: {"car": 0.10, "kite": 0.20},  # closed impure, CLIP below threshold 0.25 → 0
+            3: {"car": 0.10, "kite": 0.35},  # closed impure, CLIP clears → kite
+            4: {"car": 0.28, "kite": 0.27},  # closed pure "car", CLIP "car" best → car
+            5: {"road": 0.24},  # closed pure "car", CLIP "road" below threshold → car
+        }
+    )
+    branch = OpenVocabBranch(scorer, reg, vocabulary=["kite"], threshold=0.25)
+    rev = reg.revision
+    masks, boxes = mask_set([(i * 12, 0, i * 12 + 10, 10) for i in range(6)])
+    closed = np.array([road, road, car, car, car, car])
+    votes = fusion.MaskVotes(
+        labels=closed,
+        purity=np.array([0.9, 0.9, 0.2, 0.2, 0.8, 0.8], np.float32),
+        areas=np.full(6, 100),
+    )
+    ov = branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, closed, sync=True)
+    kite = reg.id_of("kite")
+    assert kite == 20 and reg.revision == rev + 1  # new name appended with the next id
+    assert reg.entries()[kite].source == SOURCE_OPEN_VOCAB
+    np.testing.assert_allclose(ov.closed_scores, [0.30, 0.20, 0.10, 0.10, 0.28, 0.0], atol=1e-6)
+    out = fusion.fuse(votes, 0.5, ov, branch.threshold)
+    assert out.tolist() == [road, kite, 0, kite, car, car]
+    # Top-K proposals are kept per track (K = 3), best first.
+    track = branch.tracks.label_of(int(branch.tracks._ids[1]))
+    assert [p[0] for p in track.proposals[:2]] == ["kite", "road"]
+    assert len(track.proposals) == 3
+
+
+def test_threshold_and_top_k_are_live():
+    reg = registry()
+    scorer = PlantedScorer({0: {"kite": 0.2}})
+    branch = OpenVocabBranch(scorer, reg, vocabulary=["kite"], threshold=0.25, top_k=3)
+    masks, boxes = mask_set([(0, 0, 10, 10)])
+    rgb = np.zeros((H, W, 3), np.uint8)
+    ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64), sync=True)
+    assert ov.labels.tolist() == [0] and reg.id_of("kite") is None  # below: not in the legend
+    branch.update("open_vocab.threshold", 0.15)
+    branch.update("open_vocab.top_k", 1)
+    ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64), sync=True)
+    assert ov.labels.tolist() == [reg.id_of("kite")]
+    assert len(branch.tracks.label_of(int(branch.tracks._ids[0])).proposals) == 1
+
+
+# ------------------------------------------------------------------------------ worker
+def test_worker_survives_an_exception_and_labels_the_next_snapshot():
+    clock = FakeClock()
+    reg = registry()
+    scorer = RedScorer(fail_first=1)
+    branch = OpenVocabBranch(
+        scorer, reg, vocabulary=["kite"], threshold=0.5, rate_hz=1.0, clock=clock
+    )
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[10:26, 4:20] = (255, 0, 0)
+    masks, boxes = mask_set([(4, 10, 20, 26)])
+    branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
+    assert branch.worker.wait_idle(5.0)
+    stats = branch.stats()
+    assert (stats["errors"], stats["passes"]) == (1, 0)
+    assert "planted failure" in stats["last_error"]
+    branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))  # within 1/rate_hz: refused
+    assert branch.stats()["accepted"] == 1
+    clock.t += 1.0
+    branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
+    assert branch.worker.wait_idle(5.0)
+    stats = branch.stats()
+    assert (stats["errors"], stats["passes"], stats["accepted"]) == (1, 1, 2)
+    assert stats["last_pass_ms"] >= 0.0 and branch.worker.stats().running
+    out = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
+    assert out.labels.tolist() == [reg.id_of("kite")]
+    branch.close()
+    assert not branch.worker.stats().running
+
+
+def test_offer_never_blocks_while_a_pass_runs():
+    gate = threading.Event()
+
+    class SlowScorer(RedScorer):
+        def score(self, *args):
+            gate.wait(5.0)
+            return super().score(*args)
+
+    clock = FakeClock()
+    branch = OpenVocabBranch(SlowScorer(), registry(), vocabulary=["kite"], clock=clock)
+    rgb = np.zeros((H, W, 3), np.uint8)
+    masks, boxes = mask_set([(4, 10, 20, 26)])
+    import time
+
+    t0 = time.perf_counter()
+    for _ in range(20):
+        clock.t += 10.0
+        branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
+    assert time.perf_counter() - t0 < 1.0
+    assert branch.stats()["accepted"] == 1 and branch.stats()["offered"] == 20
+    gate.set()
+    assert branch.worker.wait_idle(5.0)
+    assert branch.stats()["passes"] == 1
+    branch.close()
+
+
+# ------------------------------------------------------------------------------ pipeline
+def test_pipeline_fuses_open_vocab_labels_and_grows_the_legend():
+    from sfs_ros.models.fastsam import MaskSet
+    from sfs_ros.pipeline import Pipeline
+
+    reg = registry()
+    road = reg.id_of("road")
+    boxes = [(0, 0, 40, 30), (40, 30, 80, 60)]
+
+    def masker(rgb):
+        m, b = mask_set(boxes)
+        return MaskSet(m, b, np.ones(2, np.float32), rgb.shape[:2])
+
+    def segmenter(rgb, hw):
+        return np.zeros(hw, np.int64)  # cityscapes index 0 = road everywhere
+
+    branch = OpenVocabBranch(
+        PlantedScorer({1: {"pallet jack": 0.6, "road": 0.1}}),
+        reg,
+        vocabulary=["pallet jack"],
+        threshold=0.25,
+    )
+    pipe = Pipeline(masker, [segmenter], reg, min_purity=0.5, open_vocab=branch)
+    pipe.open_vocab_sync = True
+    rev = reg.revision
+    result = pipe.process(np.zeros((H, W, 3), np.uint8))
+    jack = reg.id_of("pallet jack")
+    assert result.mask_labels.tolist() == [road, jack]
+    assert result.legend_revision == rev + 1
+    assert result.label_map[45, 60] == jack and result.label_map[10, 10] == road
+    assert "open_vocab" in result.timings
+    legend = pipe.legend_dict()
+    assert legend["classes"][jack] == {
+        "id": jack,
+        "name": "pallet jack",
+        "color": legend["classes"][jack]["color"],
+        "source": SOURCE_OPEN_VOCAB,
+    }
+    pipe.update("open_vocab.enabled", False)
+    assert pipe.process(np.zeros((H, W, 3), np.uint8)).mask_labels.tolist() == [road, road]
+    pipe.close()
+
+
+def test_caption_noun_extraction():
+    assert extract_nouns("a brown dog sitting on a couch") == ["dog", "couch"]
+    assert extract_nouns("there is a red car parked next to a bed") == ["car", "bed"]
+    assert extract_nouns("arafed view of the background") == []
+
+
+def test_track_store_resets_when_the_working_resolution_changes():
+    store = TrackStore()
+    m, b = mask_set([(0, 0, 10, 10)])
+    first = store.update(m, b)
+    again = store.update(m, b)
+    assert first.tolist() == again.tolist()
+    other = store.update(np.ones((1, 30, 40), bool), np.array([[0, 0, 80, 60]], np.float32))
+    assert other[0] != first[0] and len(store) == 1
+
+
+# ------------------------------------------------------------------------------ loading
+def test_missing_clip_weights_offline_is_a_clear_error(monkeypatch):
+    from sfs_ros.open_vocab.clip import ClipScorer
+    from sfs_ros.weights import WeightsNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError) as err:
+        ClipScorer.load("ViT-B-32", "laion2b_s34b_b79k", allow_random=False)
+    msg = str(err.value)
+    assert "open_vocab.model='ViT-B-32'" in msg
+    assert "open_vocab.pretrained='laion2b_s34b_b79k'" in msg
+    assert "allow_random_weights" in msg
+    with pytest.raises(WeightsNotFoundError, match=r"open_vocab\.model 'ViT-Nope'"):
+        ClipScorer.load("ViT-Nope", "openai")
+
+
+@pytest.mark.models
+def test_real_vit_b32_with_random_weights_through_the_production_path(monkeypatch, caplog):
+    import torch
+
+    from sfs_ros.open_vocab.clip import ClipScorer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+    with caplog.at_level("WARNING", logger="sfs_ros"):
+        scorer = ClipScorer.load("ViT-B-32", "laion2b_s34b_b79k", allow_random=True)
+    assert scorer.is_random and "RANDOM WEIGHTS IN USE for CLIP" in caplog.text
+    assert scorer.image_size == 224
+    assert sum(p.numel() for p in scorer.model.parameters()) > 80_000_000  # the real B/32
+    rgb = np.random.default_rng(1).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    masks, boxes = mask_set([(0, 0, 30, 30), (30, 20, 80, 60)])
+    s1 = scorer.score(rgb, masks, boxes, ["kite", "road"])
+    s2 = scorer.score(rgb, masks, boxes, ["kite", "road"])
+    assert s1.shape == (2, 2) and np.isfinite(s1).all()
+    np.testing.assert_allclose(s1, s2, rtol=1e-5)  # deterministic, loaded once
+    assert scorer.stats.encode_text_calls == 1 and scorer.stats.encode_image_calls == 2
+
+
+@pytest.mark.models
+def test_sfs_segment_runs_the_branch_synchronously(
+    tmp_path: Path, test_params_file: Path, tiny_clip_name: str
+):
+    import cv2
+
+    from sfs_ros.cli.segment import main
+
+    img = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), img)
+    out = tmp_path / "out"
+    rc = main(
+        [
+            str(tmp_path / "f0.png"),
+            str(tmp_path / "f1.png"),
+            "-o",
+            str(out),
+            "--config",
+            str(test_params_file),
+            "--allow-random-weights",
+            "--no-progress",
+            "--set",
+            "open_vocab.enabled=true",
+            "--set",
+            f"open_vocab.model={tiny_clip_name}",
+            "--set",
+            "open_vocab.pretrained=",
+            "--set",
+            "open_vocab.threshold=-1.0",
+            "--set",
+            "open_vocab.vocabulary=[kite, pallet jack]",
+        ]
+    )
+    assert rc == 0
+    legend = json.loads((out / "legend.json").read_text())
+    ids = {c["id"] for c in legend["classes"]}
+    timings = json.loads((out / "timings.json").read_text())
+    assert len(timings) == 2 and all("open_vocab" in t for t in timings)
+    for i in range(2):
+        label = cv2.imread(str(out / f"f{i}_label.png"), cv2.IMREAD_UNCHANGED)
+        assert label.dtype == np.uint16 and label.shape == (96, 128)
+        assert set(np.unique(label).tolist()) <= ids
+    extra = [c for c in legend["classes"] if c["id"] > 150]
+    assert all(c["source"] == SOURCE_OPEN_VOCAB for c in extra)
+    assert legend["revision"] == 1 + len(extra)
