@@ -179,8 +179,13 @@ class Pipeline:
         return pipeline
 
     def warmup(self) -> None:
-        """Run every model once on a blank frame."""
-        self.process(np.zeros((480, 640, 3), np.uint8))
+        """Run the per-frame models once on a blank frame (the open-vocabulary worker is not
+        fed a blank frame: its first real pass encodes the vocabulary)."""
+        branch, self.open_vocab = self.open_vocab, None
+        try:
+            self.process(np.zeros((480, 640, 3), np.uint8))
+        finally:
+            self.open_vocab = branch
 
     # --------------------------------------------------------------------------- settings
     def update(self, name: str, value: Any) -> None:

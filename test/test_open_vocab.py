@@ -516,3 +516,35 @@ def test_sfs_segment_runs_the_branch_synchronously(
     extra = [c for c in legend["classes"] if c["id"] > 150]
     assert all(c["source"] == SOURCE_OPEN_VOCAB for c in extra)
     assert legend["revision"] == 1 + len(extra)
+
+
+def test_close_cancels_a_running_pass_before_its_next_encoder_call(tiny_scorer):
+    from sfs_ros.open_vocab.clip import PassCancelledError
+
+    started, release = threading.Event(), threading.Event()
+    calls = []
+    original = tiny_scorer.model.encode_text
+
+    def slow_encode_text(tokens):
+        calls.append(len(tokens))
+        started.set()
+        release.wait(5.0)
+        return original(tokens)
+
+    tiny_scorer.model.encode_text = slow_encode_text
+    names = [f"name {i}" for i in range(200)]  # 400 prompts → several encoder calls
+    branch = OpenVocabBranch(tiny_scorer, registry(), vocabulary=names, clock=FakeClock())
+    rgb = np.zeros((H, W, 3), np.uint8)
+    masks, boxes = mask_set([(4, 10, 20, 26)])
+    branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
+    assert started.wait(5.0)
+    closer = threading.Thread(target=branch.close)
+    closer.start()
+    release.set()
+    closer.join(10.0)
+    assert not closer.is_alive()
+    assert not branch.worker.stats().running
+    assert len(calls) == 1  # the first chunk finished, no further encoder call was made
+    assert branch.stats()["errors"] == 0  # cancellation is not an error
+    with pytest.raises(PassCancelledError):
+        tiny_scorer.text_embeddings(["another name"])

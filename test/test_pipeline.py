@@ -236,3 +236,25 @@ def test_legend_is_append_only_and_revisions_count_changes():
     colors = registry.color_lut()
     assert colors.shape == (21, 3)
     assert tuple(colors[kite]) not in {tuple(c) for c in colors[:kite]}
+
+
+def test_lean_nms_matches_ultralytics_nms():
+    import torch
+    from ultralytics.utils.nms import non_max_suppression
+
+    from sfs_ros.models.fastsam import class_agnostic_nms
+
+    gen = torch.Generator().manual_seed(0)
+    anchors = 2000
+    xy = torch.rand(2, anchors, generator=gen) * 600
+    wh = torch.rand(2, anchors, generator=gen) * 200 + 5
+    for nc in (1, 3):
+        scores = torch.rand(nc, anchors, generator=gen)
+        coeffs = torch.randn(32, anchors, generator=gen)
+        preds = torch.cat([xy, wh, scores, coeffs])[None]
+        ref = non_max_suppression(preds, 0.3, 0.6, agnostic=True, max_det=50, nc=nc)[0]
+        boxes, conf, mask_coeffs = class_agnostic_nms(preds, nc, 0.3, 0.6, 50)
+        assert len(boxes) == len(ref) == 50
+        torch.testing.assert_close(boxes, ref[:, :4])
+        torch.testing.assert_close(conf, ref[:, 4])
+        torch.testing.assert_close(mask_coeffs, ref[:, 6:])

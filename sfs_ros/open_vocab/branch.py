@@ -262,5 +262,9 @@ class OpenVocabBranch:
         return out
 
     def close(self) -> None:
-        """Stop the worker thread."""
-        self.worker.stop()
+        """Stop the worker thread: a running pass is cancelled before its next encoder call,
+        then the thread is joined (so no CLIP work outlives the branch)."""
+        cancel = getattr(self.scorer, "cancel", None)
+        if cancel is not None:
+            cancel.set()
+        self.worker.stop(timeout=None)

@@ -28,7 +28,11 @@ CROP_MARGIN = 0.1
 # Masks with fewer working-resolution pixels than this are not scored (NaN row).
 MIN_MASK_PIXELS = 4
 # Prompts encoded per text-encoder call (bounds memory for large vocabularies).
-TEXT_BATCH = 1024
+TEXT_BATCH = 128  # prompts per text-encoder call; cancellation is checked between calls
+
+
+class PassCancelledError(RuntimeError):
+    """A CLIP pass stopped early because the branch is shutting down."""
 
 
 @dataclass
@@ -66,6 +70,8 @@ class ClipScorer:
     name: str = "clip"
     stats: ClipStats = field(default_factory=ClipStats)
     _text_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # Set on shutdown: a running pass stops before its next encoder call (PassCancelledError).
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------------- loading
@@ -151,6 +157,7 @@ class ClipScorer:
                 chunks = []
                 with torch.inference_mode():
                     for start in range(0, len(prompts), TEXT_BATCH):
+                        self._check_cancel()
                         tokens = self.tokenizer(prompts[start : start + TEXT_BATCH])
                         feats = self.model.encode_text(tokens.to(self.device))
                         self.stats.encode_text_calls += 1
@@ -225,10 +232,15 @@ class ClipScorer:
         batch /= np.array(self.std, np.float32)
         return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), np.array(keep, np.int64)
 
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise PassCancelledError("open-vocabulary pass cancelled (shutting down)")
+
     def image_embeddings(self, batch: np.ndarray) -> np.ndarray:
         """(M, D) float32 unit vectors of a crop batch, in one image-encoder call."""
         import torch
 
+        self._check_cancel()
         with torch.inference_mode():
             tensor = torch.from_numpy(batch).to(self.device)
             dtype = next(self.model.parameters()).dtype

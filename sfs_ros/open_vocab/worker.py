@@ -149,6 +149,11 @@ class OpenVocabWorker:
             try:
                 self.run_pass(snapshot)
             except Exception as exc:  # one bad snapshot must not stop the branch
+                if self._stop:  # cancelled by stop(): not an error
+                    with self._cond:
+                        self._busy = False
+                        self._cond.notify_all()
+                    return
                 error = f"{type(exc).__name__}: {exc}"
                 LOG.exception("open-vocabulary pass failed (worker continues)")
             with self._cond:

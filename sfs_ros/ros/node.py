@@ -210,9 +210,12 @@ class SfsNode(Node):
             cam.overlay = self.create_publisher(Image, spec.output("overlay"), IMAGE_OUT_QOS)
             cam.instances = self.create_publisher(Image, spec.output("instances"), IMAGE_OUT_QOS)
             cam.legend = self.create_publisher(ClassLegend, spec.output("legend"), LEGEND_QOS)
+            # image_transport convention: remapping the base topic ('image:=/cam/image_raw')
+            # also moves its '/compressed' sub-topic, so resolve the base before the suffix.
+            input_topic = self.resolve_topic_name(spec.base_topic) + spec.suffix
             cam.subscription = self.create_subscription(
                 msg_type,
-                spec.input_topic,
+                input_topic,
                 lambda msg, name=spec.name: self._on_image(name, msg),
                 INPUT_QOS[qos_name],
             )
@@ -357,6 +360,13 @@ class SfsNode(Node):
         try:
             result = self.pipeline.process(rgb)
         except Exception as exc:  # any model failure on one frame: count it, keep running
+            if _is_out_of_memory(exc):
+                released = _release_accelerator_memory()
+                raise _DroppedFrameError(
+                    "out_of_memory",
+                    f"out of memory on a {size[0]}x{size[1]} frame from {cam.topic}: {exc!r}"
+                    + ("; cached GPU memory released" if released else ""),
+                ) from exc
             raise _DroppedFrameError(
                 "pipeline_error", f"pipeline failed on a frame from {cam.topic}: {exc!r}"
             ) from exc
@@ -452,6 +462,24 @@ class SfsNode(Node):
         LOG.propagate, level = self._log_saved
         LOG.setLevel(level)
         self.destroy_node()
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """True for host or accelerator out-of-memory errors (``torch.cuda.OutOfMemoryError``)."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # loaded by the pipeline; not imported here for it
+    oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    return isinstance(oom, type) and isinstance(exc, oom)
+
+
+def _release_accelerator_memory() -> bool:
+    """After an out-of-memory error: give torch's cached CUDA blocks back (True when done)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return False
+    torch.cuda.empty_cache()
+    return True
 
 
 def _startup_message(exc: BaseException) -> str:

@@ -129,8 +129,14 @@ class CameraSpec:
     """One input camera: its name ('' = the single default camera) and topics (relative)."""
 
     name: str
-    input_topic: str
+    base_topic: str  # the raw image topic name (what remapping applies to)
     prefix: str
+    suffix: str = ""  # "/compressed" with compressed transport (image_transport convention)
+
+    @property
+    def input_topic(self) -> str:
+        """Relative topic subscribed to (base topic + transport suffix)."""
+        return self.base_topic + self.suffix
 
     def output(self, topic: str) -> str:
         """Relative name of an output topic of this camera (``semantic`` → ``front/semantic``)."""
@@ -165,7 +171,7 @@ def camera_specs(
                 "name the cameras (cameras:=[a,b]) to subscribe to several topics"
             )
         base = topics[0] if topics else "image"
-        return [CameraSpec("", base + suffix, "")]
+        return [CameraSpec("", base, "", suffix)]
     for name in cameras:
         if not _CAMERA_NAME.match(name):
             raise ConfigError(
@@ -180,7 +186,7 @@ def camera_specs(
             "give one topic per camera (or none for '<name>/image')"
         )
     return [
-        CameraSpec(name, (topics[i] if topics else f"{name}/image") + suffix, f"{name}/")
+        CameraSpec(name, topics[i] if topics else f"{name}/image", f"{name}/", suffix)
         for i, name in enumerate(cameras)
     ]
 
