@@ -243,7 +243,13 @@ def _full_box_rule(boxes: object, image_hw: tuple[int, int]) -> object:
 
 
 def class_agnostic_nms(
-    preds: object, num_classes: int, conf: float, iou: float, max_det: int, max_nms: int = 30000
+    preds: object,
+    num_classes: int,
+    conf: float,
+    iou: float,
+    max_det: int,
+    *,
+    max_nms: int = 30000,
 ) -> tuple[object, object, object]:
     """Class-agnostic NMS over raw YOLOv8-seg predictions (1, 4+nc+nm, A).
 
