@@ -92,6 +92,13 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("open_vocab.model", "ViT-B-32", "open_clip model name"),
     ParamSpec("open_vocab.pretrained", "laion2b_s34b_b79k", "open_clip pretrained tag or file"),
     ParamSpec(
+        "open_vocab.mode",
+        "crop",
+        "crop (one masked crop per mask, one batch) | dense (one whole-image forward, patch "
+        "tokens pooled per mask, MaskCLIP-style; open_clip ViT models only)",
+        ("crop", "dense"),
+    ),
+    ParamSpec(
         "open_vocab.vocabulary",
         [],
         "extra class names for CLIP (besides the closed-set names)",
@@ -136,6 +143,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         "mask IoU needed to carry a track's label to a mask of a later frame",
         min=0.01,
         max=1.0,
+    ),
+    ParamSpec(
+        "legend.max_classes",
+        4096,
+        "cap on legend entries (closed set + open-vocabulary names); new names past it stay "
+        "unidentified, with a warning",
+        min=2,
+        max=65535,
     ),
     ParamSpec(
         "input_transport", "raw", "raw (sensor_msgs/Image) or compressed", ("raw", "compressed")

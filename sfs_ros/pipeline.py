@@ -157,7 +157,9 @@ class Pipeline:
         ]
         for what, param in random_parts:
             LOG.warning(RANDOM_WEIGHTS_BANNER.format(what=what, param=param))
-        registry = LabelRegistry([s.vocabulary for s in segmenters])
+        registry = LabelRegistry(
+            [s.vocabulary for s in segmenters], max_classes=config["legend.max_classes"]
+        )
         open_vocab = None
         if config["open_vocab.enabled"]:
             from sfs_ros.open_vocab import OpenVocabBranch

@@ -156,7 +156,11 @@ def hub_model_type(model_id: str) -> str:
 
 
 def build_random_segformer(
-    model_id: str, id2label: dict[int, str], out: Path | None = None, seed: int = 0
+    model_id: str,
+    id2label: dict[int, str],
+    out: Path | None = None,
+    seed: int = 0,
+    input_size: int = 512,
 ) -> Path:
     """Save a SegFormer of ``model_id``'s size (b0..b5) with random weights via save_pretrained.
 
@@ -187,7 +191,39 @@ def build_random_segformer(
     model = SegformerForSemanticSegmentation(config).eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    SegformerImageProcessor(size={"height": 512, "width": 512}).save_pretrained(out)
+    SegformerImageProcessor(size={"height": input_size, "width": input_size}).save_pretrained(out)
+    return out
+
+
+def build_random_mask2former(
+    id2label: dict[int, str], out: Path | None = None, seed: int = 0, shortest_edge: int = 384
+) -> Path:
+    """Save a Mask2Former (transformers' default Swin backbone) with random weights.
+
+    The image processor is saved beside it (``shortest_edge`` resize), so the directory loads
+    through ``AutoModelForUniversalSegmentation`` / ``AutoProcessor`` like a hub checkpoint.
+    """
+    import torch
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+    )
+
+    out = out or cache_dir() / "random" / f"mask2former-{len(id2label)}-seed{seed}"
+    if (out / "config.json").exists():
+        return out
+    config = Mask2FormerConfig(
+        num_labels=len(id2label),
+        id2label={int(k): v for k, v in id2label.items()},
+        label2id={v: int(k) for k, v in id2label.items()},
+    )
+    torch.manual_seed(seed)
+    model = Mask2FormerForUniversalSegmentation(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    size = {"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 4 // 3}
+    Mask2FormerImageProcessor(size=size).save_pretrained(out)
     return out
 
 
@@ -224,9 +260,12 @@ def resolve_hf_model(
         family = hub_model_type(model_id)
         if family == "segformer":
             return str(build_random_segformer(model_id, id2label)), True
+        if family == "mask2former":
+            return str(build_random_mask2former(id2label)), True
         raise WeightsNotFoundError(
-            f"random weights are built for SegFormer models only, not '{model_id}' ({family}); "
-            "use closed_set.model:=nvidia/segformer-b0-finetuned-ade-512-512 to test offline"
+            f"random weights are built for SegFormer and Mask2Former models, not '{model_id}' "
+            f"({family}: its processor needs a tokenizer that cannot be made offline); use "
+            "closed_set.model:=nvidia/segformer-b0-finetuned-ade-512-512 to test offline"
         )
     raise WeightsNotFoundError(
         f"closed-set model '{model_id}' not found ({reason}). " + _missing_hint("closed_set.model")

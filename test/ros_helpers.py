@@ -80,10 +80,15 @@ DRIVER = textwrap.dedent(
             out["data"] = base64.b64encode(data).decode()
         return out
 
+    keep = {}  # key -> keep only this many newest messages (long runs)
+
     def on_message(key, kind, with_data, msg):
         item = summarize(kind, msg, with_data)
         with lock:
-            received.setdefault(key, []).append(item)
+            items = received.setdefault(key, [])
+            items.append(item)
+            if key in keep and len(items) > keep[key]:
+                del items[: len(items) - keep[key]]
 
     def make_image(cmd):
         rng = np.random.default_rng(cmd.get("seed", 0))
@@ -130,6 +135,8 @@ DRIVER = textwrap.dedent(
         op = cmd["op"]
         if op == "subscribe":
             key, kind = cmd.get("key", cmd["topic"]), cmd["kind"]
+            if cmd.get("keep"):
+                keep[key] = cmd["keep"]
             msg_type = {"image": Image, "legend": ClassLegend,
                         "diagnostics": DiagnosticArray}[kind]
             subs[key] = node.create_subscription(
@@ -246,6 +253,14 @@ DRIVER = textwrap.dedent(
             with lock:
                 items = received.get(cmd["key"], [])
                 return {"item": items[-1] if items else None, "count": len(items)}
+        if op == "latest_status":
+            # the newest /diagnostics status named cmd["name"] (with the time it was received)
+            with lock:
+                for array in reversed(received.get(cmd["key"], [])):
+                    for status in array["status"]:
+                        if status["name"] == cmd["name"]:
+                            return {"status": status}
+            return {"status": None}
         if op == "clear":
             with lock:
                 received.pop(cmd["key"], None)

@@ -548,3 +548,186 @@ def test_close_cancels_a_running_pass_before_its_next_encoder_call(tiny_scorer):
     assert branch.stats()["errors"] == 0  # cancellation is not an error
     with pytest.raises(PassCancelledError):
         tiny_scorer.text_embeddings(["another name"])
+
+
+# ------------------------------------------------------------------------------ dense mode
+@pytest.fixture
+def tiny_dense_scorer(tiny_clip_name: str):
+    """The tiny ViT in ``open_vocab.mode=dense`` (32 px input, 16 px patches: a 2x2 grid)."""
+    import torch
+
+    from sfs_ros.open_vocab.clip import ClipScorer
+
+    torch.manual_seed(0)
+    return ClipScorer.load(
+        tiny_clip_name, "", "cpu", templates=("a photo of a {}.",), allow_random=True, mode="dense"
+    )
+
+
+def count_image_forwards(scorer) -> list[int]:
+    """Counts runs of the image tower: its patch embedding runs once per image-encoder call."""
+    calls: list[int] = []
+    scorer.model.visual.conv1.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_dense_mode_makes_one_image_encoder_call_per_pass(tiny_dense_scorer):
+    scorer = tiny_dense_scorer
+    forwards = count_image_forwards(scorer)
+    rgb = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    names = ["kite", "car", "road"]
+    for n in (1, 30):
+        before, before_stats = len(forwards), scorer.stats.encode_image_calls
+        boxes = [(i % 10 * 7, i // 10 * 20, i % 10 * 7 + 8, i // 10 * 20 + 15) for i in range(n)]
+        masks, b = mask_set(boxes)
+        scores = scorer.score(rgb, masks, b, names)
+        assert len(forwards) == before + 1  # one forward of the whole image, whatever n
+        assert scorer.stats.encode_image_calls == before_stats + 1
+        assert scores.shape == (n, 3) and scores.dtype == np.float32
+        assert np.isfinite(scores).all() and (np.abs(scores) <= 1.0 + 1e-5).all()
+    # Masks too small to score get NaN rows as in crop mode; none at all → no forward.
+    masks, b = mask_set([(0, 0, 1, 1), (10, 10, 40, 40)])
+    scores = scorer.score(rgb, masks, b, names)
+    assert np.isnan(scores[0]).all() and np.isfinite(scores[1]).all()
+    before = len(forwards)
+    masks, b = mask_set([(0, 0, 1, 1)])
+    assert np.isnan(scorer.score(rgb, masks, b, names)).all() and len(forwards) == before
+    assert scorer.score(rgb, *mask_set([]), names).shape == (0, 3)
+
+
+def test_dense_tokens_are_the_value_path_of_the_last_block(tiny_dense_scorer):
+    """MaskCLIP's last block = the real block with every token attending only to itself."""
+    import cv2
+    import torch
+
+    from sfs_ros.open_vocab.clip import mask_patch_coverage, vit_dense_tokens
+
+    visual = tiny_dense_scorer.model.visual
+    rgb = np.random.default_rng(2).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    image = tiny_dense_scorer.whole_image(rgb)
+    assert image.shape == (1, 3, 32, 32)  # squashed to the input size
+    tensor = torch.from_numpy(image)
+    with torch.inference_mode():
+        tokens = vit_dense_tokens(visual, tensor)
+        x = visual._embeds(tensor)
+        for block in visual.transformer.resblocks[:-1]:
+            x = block(x)
+        own = torch.full((x.shape[1], x.shape[1]), float("-inf"))
+        own.fill_diagonal_(0.0)
+        x = visual.transformer.resblocks[-1](x, attn_mask=own)
+        expected = visual.ln_post(x[:, 1:]) @ visual.proj
+    assert tokens.shape == (1, 4, 32)
+    torch.testing.assert_close(tokens, expected, rtol=1e-5, atol=1e-6)
+    # Mask → patch grid coverage is area interpolation (cv2 INTER_AREA), non-integer ratios too.
+    masks = np.random.default_rng(3).random((5, 37, 53)) > 0.5
+    cover = mask_patch_coverage(masks, (7, 9))
+    ref = [cv2.resize(m.astype(np.float32), (9, 7), interpolation=cv2.INTER_AREA) for m in masks]
+    np.testing.assert_allclose(cover, np.stack(ref).reshape(5, 63), atol=1e-5)
+
+
+def test_dense_pooling_on_planted_patch_features(tiny_dense_scorer, monkeypatch):
+    """Left half of the patch grid = the text embedding of 'kite', right half = 'road'."""
+    scorer = tiny_dense_scorer
+    names = ["kite", "road", "car"]
+    text = scorer.text_embeddings(names)
+    grid = np.empty((4, 6, text.shape[1]), np.float32)
+    grid[:, :3] = text[0]
+    grid[:, 3:] = text[1]
+    monkeypatch.setattr(scorer, "patch_features", lambda batch: grid)
+    rgb = np.zeros((H, W, 3), np.uint8)
+    # Left quarter, right quarter, and a mask mostly (3/4) on the right half.
+    masks, boxes = mask_set([(0, 0, 20, 60), (60, 0, 80, 60), (30, 10, 70, 50)])
+    scores = scorer.score(rgb, masks, boxes, names)
+    assert scores.argmax(axis=1).tolist() == [0, 1, 1]
+    np.testing.assert_allclose(scores[0, 0], 1.0, atol=1e-5)  # pure 'kite' patches
+    np.testing.assert_allclose(scores[1, 1], 1.0, atol=1e-5)
+    assert scores[2, 1] > scores[2, 0] > scores[2, 2] - 1.0
+    # Pooled embedding of the straddling mask: coverage-weighted mean (1/4 kite, 3/4 road).
+    pooled = 0.25 * text[0] + 0.75 * text[1]
+    pooled /= np.linalg.norm(pooled)
+    np.testing.assert_allclose(scores[2], pooled @ text.T, atol=1e-5)
+
+
+def test_dense_mode_refuses_a_non_vit_tower_at_load(tmp_path: Path):
+    import open_clip
+
+    from sfs_ros.open_vocab.clip import ClipScorer
+    from sfs_ros.params import ConfigError
+
+    cfg = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 8, "head_width": 16},
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
+    }
+    path = tmp_path / "sfs-test-tiny-resnet-clip.json"
+    path.write_text(json.dumps(cfg))
+    open_clip.add_model_config(path)
+    with pytest.raises(ConfigError, match=r"open_vocab\.mode='dense' needs an open_clip ViT"):
+        ClipScorer.load("sfs-test-tiny-resnet-clip", "", allow_random=True, mode="dense")
+    scorer = ClipScorer.load("sfs-test-tiny-resnet-clip", "", allow_random=True, mode="crop")
+    assert scorer.mode == "crop"  # crop mode works with any tower
+    with pytest.raises(ConfigError, match=r"open_vocab\.mode"):
+        ClipScorer.load("sfs-test-tiny-resnet-clip", "", allow_random=True, mode="sparse")
+
+
+def test_dense_mode_through_the_branch_from_config(tiny_clip_name: str):
+    from sfs_ros.params import ConfigError, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    overrides = [
+        f"open_vocab.model={tiny_clip_name}",
+        "open_vocab.pretrained=",
+        "open_vocab.mode=dense",
+        "open_vocab.threshold=-1.0",
+        "open_vocab.vocabulary=[kite, pallet jack]",
+        "allow_random_weights=true",
+    ]
+    config = load_config(root / "config" / "sfs.yaml", overrides)
+    assert config["open_vocab.mode"] == "dense"
+    assert load_config(root / "config" / "sfs.yaml")["open_vocab.mode"] == "crop"  # default
+    with pytest.raises(ConfigError, match=r"open_vocab\.mode"):
+        load_config(root / "config" / "sfs.yaml", ["open_vocab.mode=sparse"])
+    reg = registry()
+    branch = OpenVocabBranch.from_config(config, reg)
+    assert branch.scorer.mode == "dense"
+    rgb = np.random.default_rng(4).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    masks, boxes = mask_set([(5, 5, 30, 30), (40, 10, 70, 50), (0, 0, 1, 1)])
+    for _ in range(2):
+        scores = branch.frame(rgb, masks, boxes, np.zeros(3, np.int64), sync=True)
+    assert branch.stats()["encode_image_calls"] == 2  # one forward per pass
+    # threshold -1: both scoreable masks are named (fresh labels), the 1-pixel mask is not.
+    assert (scores.labels[:2] > 0).all() and scores.labels[2] == 0
+    assert np.isfinite(scores.scores[:2]).all() and np.isnan(scores.scores[2])
+    names = {e.id: e.name for e in reg.entries()}
+    assert {names[int(i)] for i in scores.labels[:2]} <= set(branch.candidate_names())
+    branch.close()
+
+
+def test_full_legend_leaves_new_names_unidentified_and_keeps_running(caplog):
+    from sfs_ros.labels import LabelRegistry
+    from sfs_ros.vocabularies import get_vocabulary
+
+    reg = LabelRegistry([get_vocabulary("cityscapes")], max_classes=21)  # room for one name
+    branch = OpenVocabBranch(
+        PlantedScorer({0: {"kite": 0.9}, 1: {"pallet jack": 0.8}}),
+        reg,
+        vocabulary=["kite", "pallet jack"],
+        threshold=0.25,
+        clock=FakeClock(),
+    )
+    masks, boxes = mask_set([(0, 0, 40, 30), (40, 30, 80, 60)])
+    out = branch.frame(
+        np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(2, np.int64), sync=True
+    )
+    assert len(reg) == 21
+    assert out.labels.tolist() == [reg.id_of("kite"), 0]
+    assert reg.id_of("pallet jack") is None
+    assert branch.stats()["legend_full_drops"] == 1
+    assert "legend is full" in caplog.text
+    branch.close()

@@ -75,7 +75,7 @@ def test_missing_hub_model_offline_names_the_id_and_the_parameter():
 
 
 def test_random_weights_refused_for_families_without_a_builtin_config():
-    with pytest.raises(WeightsNotFoundError, match="SegFormer models only"):
+    with pytest.raises(WeightsNotFoundError, match="SegFormer and Mask2Former models"):
         resolve_hf_model("shi-labs/oneformer_ade20k_swin_large", {0: "a"}, allow_random=True)
 
 
@@ -96,3 +96,33 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="0 CUDA device"):
             select_device("cuda:0")
+
+
+def test_mask2former_saved_with_save_pretrained_loads_through_its_processor(tmp_path):
+    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.vocabularies import get_vocabulary
+    from sfs_ros.weights import build_random_mask2former
+
+    names = dict(enumerate(get_vocabulary("cityscapes").names))
+    directory = build_random_mask2former(names, tmp_path / "m2f", shortest_edge=96)
+    segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), vocabulary="auto")
+    assert segmenter.model_type == "mask2former"
+    assert segmenter.vocabulary.name == "cityscapes"
+    seen = {}
+    original = segmenter.model.forward
+
+    def spy(pixel_values, **kwargs):
+        seen["x"] = pixel_values.detach().float().numpy()
+        return original(pixel_values=pixel_values, **kwargs)
+
+    segmenter.model.forward = spy
+    red = np.zeros((60, 80, 3), np.uint8)
+    red[..., 0] = 255
+    class_map = segmenter(red, (15, 20))
+    assert class_map.shape == (15, 20)
+    assert class_map.dtype == np.int32
+    assert class_map.min() >= 0
+    assert class_map.max() < 19
+    x = seen["x"][0]  # normalised by the processor: R high, B low for a red image
+    assert x[0].mean() > x[1].mean()
+    assert x[0].mean() > x[2].mean()

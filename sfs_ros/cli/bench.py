@@ -15,6 +15,11 @@ Peak RSS is measured per ``ours`` configuration in a fresh child process (models
 frames run). Results are printed and appended to ``BENCHMARKS.md`` as a Markdown table with the
 command and the machine; the last printed line is
 ``ours/floor=<x> peer/ours=<y> fps=<z> rss_gb=<w>`` for the first imgsz and backend.
+
+``--clip MODEL [MODEL ...]`` runs a separate benchmark instead: one open-vocabulary CLIP pass
+over ``--max-masks`` masks, ``open_vocab.mode`` crop (one masked crop per mask, one batch) vs
+dense (one whole-image forward, patch tokens pooled per mask), per open_clip model with random
+weights, interleaved; its table is appended to ``BENCHMARKS.md`` the same way.
 """
 
 from __future__ import annotations
@@ -383,6 +388,115 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+# ------------------------------------------------------------------------------ CLIP crop vs dense
+def clip_masks(count: int, width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` elliptical masks of assorted sizes at ``width`` x ``height`` and their boxes."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    cx, cy = rng.uniform(0, width, count), rng.uniform(0, height, count)
+    rx = rng.uniform(0.02, 0.25, count) * width
+    ry = rng.uniform(0.02, 0.25, count) * height
+    masks = np.empty((count, height, width), bool)
+    for i in range(count):
+        masks[i] = ((xx - cx[i]) / rx[i]) ** 2 + ((yy - cy[i]) / ry[i]) ** 2 <= 1.0
+    boxes = np.stack(
+        [
+            np.clip(cx - rx, 0, width),
+            np.clip(cy - ry, 0, height),
+            np.clip(cx + rx, 0, width),
+            np.clip(cy + ry, 0, height),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return masks, boxes
+
+
+def clip_bench(args: argparse.Namespace, argv: list[str]) -> int:
+    """Time one CLIP pass (``ClipScorer.score``) over ``args.max_masks`` masks, crop vs dense,
+    for every model of ``args.clip`` (random weights), interleaved; print and append a table."""
+    import dataclasses
+
+    from sfs_ros.open_vocab.clip import ClipScorer, ClipStats, check_dense_support
+    from sfs_ros.params import ConfigError
+    from sfs_ros.runtime import set_torch_threads
+    from sfs_ros.vocabularies import get_vocabulary
+
+    set_torch_threads(args.threads)
+    reps = args.frames or (3 if args.quick else 5)
+    load_start = os.getloadavg()[0]
+    rgb = test_image(*args.size)
+    masks, boxes = clip_masks(args.max_masks, *args.size)
+    names = list(get_vocabulary("ade20k").names)
+    rows = []
+    for model in args.clip:
+        print(f"[bench] loading CLIP {model} (random weights)", file=sys.stderr)
+        crop = ClipScorer.load(model, "", allow_random=True, mode="crop")
+        params_m = sum(p.numel() for p in crop.model.visual.parameters()) / 1e6
+        scorers = {"crop": crop}
+        try:
+            check_dense_support(crop.model, model)
+            scorers["dense"] = dataclasses.replace(crop, mode="dense", stats=ClipStats())
+        except ConfigError as exc:
+            print(f"[bench] {model}: dense skipped ({exc})", file=sys.stderr)
+        crop.text_embeddings(names)  # text is cached in both modes: not part of a pass
+        times: dict[str, list[float]] = {mode: [] for mode in scorers}
+        for scorer in scorers.values():  # warm-up
+            for _ in range(args.warmup):
+                scorer.score(rgb, masks, boxes, names)
+        for rep in range(reps):
+            order = list(scorers.items())
+            order = order[rep % len(order) :] + order[: rep % len(order)]
+            for mode, scorer in order:
+                start = time.perf_counter()
+                scorer.score(rgb, masks, boxes, names)
+                times[mode].append((time.perf_counter() - start) * 1e3)
+            print(f"[bench] {model} rep {rep + 1}/{reps}", file=sys.stderr)
+        p50 = {mode: float(np.percentile(t, 50)) for mode, t in times.items()}
+        grid = "×".join(str(g) for g in getattr(crop.model.visual, "grid_size", ())) or "–"
+        rows.append((model, params_m, crop.image_size, grid, p50.get("crop"), p50.get("dense")))
+        del crop, scorers
+    load_end = os.getloadavg()[0]
+
+    command = "sfs-bench " + shlex.join(argv)
+    today = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    n_masks = int((masks.sum(axis=(1, 2)) >= 4).sum())
+    lines = [
+        f"\n## {today} — `{command}`\n",
+        f"- Machine: {machine_description()}",
+        f"- Load average (1 min) at start / end: {load_start:.2f} / {load_end:.2f} — this "
+        f"machine has {os.cpu_count()} cores and other processes were running at the same "
+        "time: absolute times are noisy, the crop/dense ratio (interleaved passes) is the "
+        "number to read.",
+        f"- One open-vocabulary CLIP pass (`ClipScorer.score`) over {n_masks} elliptical masks "
+        f"on a {args.size[0]}×{args.size[1]} frame against {len(names)} ADE20K names (text "
+        f"embeddings cached, as in the running branch); open_clip models with random weights, "
+        f"{args.threads or os.cpu_count()} threads; {reps} timed passes per mode after "
+        f"{args.warmup} warm-up, crop and dense interleaved. `crop` = one masked crop per mask, "
+        "all in one image-encoder batch; `dense` = one forward of the whole (squashed) frame, "
+        "MaskCLIP value-path patch tokens pooled per mask.",
+        "",
+        "| model | image tower params (M) | input | patch grid | crop p50 ms | dense p50 ms | "
+        "crop/dense |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, params_m, size, grid, crop_ms, dense_ms in rows:
+        ratio = crop_ms / dense_ms if crop_ms and dense_ms else None
+        lines.append(
+            f"| {model} | {params_m:.1f} | {size} | {grid} | {fmt(crop_ms)} | {fmt(dense_ms)} | "
+            f"{fmt(ratio, 1)} |"
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if not args.no_write:
+        out = Path(args.output)
+        if not out.exists():
+            out.write_text("# Benchmarks\n")
+        with open(out, "a") as handle:
+            handle.write(table)
+        print(f"[bench] appended to {out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sfs-bench",
@@ -410,6 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peer-dir", help="folder holding peer_pipeline.py (default: ./bench)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="Markdown file to append to")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--clip",
+        nargs="+",
+        metavar="MODEL",
+        help="instead: time one CLIP pass over --max-masks masks, open_vocab.mode crop vs "
+        "dense, for these open_clip models (random weights), e.g. ViT-B-32 ViT-S-16",
+    )
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     return parser
 
@@ -426,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.ERROR)
         return rss_child(args)
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
+    if args.clip:
+        return clip_bench(args, argv)
     from sfs_ros.models.backends import available_backends
     from sfs_ros.pipeline import Pipeline
     from sfs_ros.weights import resolve_fastsam_weights, resolve_hf_model

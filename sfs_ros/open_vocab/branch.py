@@ -9,7 +9,8 @@ frame instead.
 
 One CLIP pass (:meth:`OpenVocabBranch.label_snapshot`): candidate names = the closed-set names
 of the registry + ``open_vocab.vocabulary`` (+ caption nouns when a captioner is on); all masks
-are scored in one image batch against the cached text embeddings; each mask keeps its top-K
+are scored against the cached text embeddings with one image-encoder call (``open_vocab.mode``:
+a batch of masked crops, or one whole-image forward pooled per mask); each mask keeps its top-K
 names; the best name is registered in the legend (``registry.add``, append-only) when it clears
 ``threshold``; labels are stored per track.
 """
@@ -25,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from sfs_ros.fusion import OpenVocabScores
-from sfs_ros.labels import SOURCE_CLOSED_SET, LabelRegistry
+from sfs_ros.labels import SOURCE_CLOSED_SET, LabelRegistry, LegendFullError
 from sfs_ros.open_vocab.tracks import TrackLabel, TrackStore
 from sfs_ros.open_vocab.worker import OpenVocabWorker
 from sfs_ros.params import ConfigError, validate
+from sfs_ros.runtime import LOG
 from sfs_ros.vocabularies import normalize_class_name
 
 _TRACK_KEYS = ("open_vocab.max_age_s", "open_vocab.max_missed_frames", "open_vocab.match_iou")
@@ -92,6 +94,8 @@ class OpenVocabBranch:
         self.worker = OpenVocabWorker(self.label_snapshot, rate_hz, clock=clock)
         self._nouns: dict[str, None] = {}  # insertion-ordered set of caption nouns
         self._lock = threading.Lock()
+        self._legend_full_warned = False
+        self._legend_full_drops = 0
         closed = [e for e in registry.entries() if e.source == SOURCE_CLOSED_SET]
         self._closed_names = [e.name for e in closed]
         self._closed_ids = np.array([e.id for e in closed], np.int64)
@@ -111,6 +115,7 @@ class OpenVocabBranch:
             device,
             templates=config["open_vocab.templates"],
             allow_random=allow_random,
+            mode=config.get("open_vocab.mode", "crop"),
         )
         captioner = None
         if config["open_vocab.captioner"]:
@@ -215,7 +220,7 @@ class OpenVocabBranch:
             best_score = float(row[best])
             label = 0
             if best_score >= threshold:
-                label = self.registry.add(names[best])
+                label = self._register(names[best])
             else:
                 unnamed.append(i)
             closed_scores = np.full(self._closed_len, np.nan, np.float32)
@@ -230,6 +235,17 @@ class OpenVocabBranch:
         self.tracks.set_labels(snap.track_ids, entries)
         if self.captioner is not None and unnamed:
             self._add_nouns(self.captioner.nouns(snap.rgb, snap.masks, snap.boxes, unnamed))
+
+    def _register(self, name: str) -> int:
+        """Legend id of ``name`` (appended when new); 0 once the legend is full."""
+        try:
+            return self.registry.add(name)
+        except LegendFullError as exc:
+            if not self._legend_full_warned:
+                LOG.warning("%s: further new names stay unidentified", exc)
+                self._legend_full_warned = True
+            self._legend_full_drops += 1
+            return 0
 
     def _add_nouns(self, nouns: Sequence[str]) -> None:
         with self._lock:
@@ -252,6 +268,7 @@ class OpenVocabBranch:
             "accepted": w.accepted,
             "label_age_s": self.tracks.newest_label_age(),
             "tracks": len(self.tracks),
+            "legend_full_drops": self._legend_full_drops,
             "candidates": len(self.candidate_names()),
             "random_weights": bool(getattr(self.scorer, "is_random", False)),
         }

@@ -7,6 +7,29 @@ of a frame becomes one masked crop (box xyxy + a context margin, pixels outside 
 CLIP's mean colour) and all crops go through the image encoder in ONE batch; the result is a
 cosine-similarity matrix, from which callers keep a top-K and apply a threshold instead of a
 forced softmax/argmax.
+
+``open_vocab.mode``: ``crop`` (default, above) or ``dense`` (beyond the SFS paper, its own
+future work "share backbone features"; MaskCLIP-style, Zhou et al. 2022). In dense mode the
+image encoder runs ONCE per pass on the whole frame and each mask's embedding is pooled from the
+patch tokens, so a pass over 100 masks costs about one forward instead of a 100-crop batch:
+
+* preprocessing: the whole frame is squashed (plain resize, aspect ratio NOT kept, no
+  letterbox) to the tower's input size, so every patch sees image content and a mask maps onto
+  the patch grid by plain scaling;
+* patch tokens (:func:`vit_dense_tokens`, open_clip ``VisionTransformer`` only): all blocks but
+  the last run unchanged; in the last block the query-key attention is skipped and every token
+  goes through the value embedding path alone (``out_proj(v(ln_1(x)))``, MaskCLIP's trick: it
+  keeps the patch tokens local instead of mixing them towards the class token), then the
+  block's residual + MLP as MaskCLIP does, then ``ln_post`` and ``proj`` as for the pooled
+  embedding, so the tokens live in the joint image-text space;
+* pooling: each token is normalised, masks are resized to the patch grid with area
+  interpolation (:func:`mask_patch_coverage`, the share of every patch a mask covers), the mask
+  embedding is the coverage-weighted average of the tokens (one ``(N, P) @ (P, D)`` matmul),
+  normalised; cosine with the cached text embeddings gives the same ``(N, C)`` matrix as crop
+  mode, so top-K, threshold, tracks and fusion are unchanged.
+
+Dense mode with a non-ViT tower (ResNet, timm, CoCa attentional pooling) is a ``ConfigError``
+at load.
 """
 
 from __future__ import annotations
@@ -19,6 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sfs_ros.params import ConfigError
 from sfs_ros.runtime import LOG
 from sfs_ros.vocabularies import normalize_class_name
 from sfs_ros.weights import RANDOM_WEIGHTS_BANNER, WeightsNotFoundError
@@ -29,6 +53,10 @@ CROP_MARGIN = 0.1
 MIN_MASK_PIXELS = 4
 # Prompts encoded per text-encoder call (bounds memory for large vocabularies).
 TEXT_BATCH = 128  # prompts per text-encoder call; cancellation is checked between calls
+# open_vocab.mode values: masked crops in one batch, or one whole-image forward + patch pooling.
+MODES = ("crop", "dense")
+# Masks converted to float per chunk when computing their patch coverage (bounds memory).
+COVERAGE_CHUNK = 32
 
 
 class PassCancelledError(RuntimeError):
@@ -57,6 +85,8 @@ class ClipScorer:
         templates: prompt templates, ``{}`` is replaced by the class name.
         device: torch device string.
         is_random: True when the weights are random (allow_random_weights).
+        mode: ``crop`` (masked crops, one batch) or ``dense`` (one whole-image forward, patch
+            tokens pooled per mask; open_clip ViT towers only).
     """
 
     model: Any
@@ -68,6 +98,7 @@ class ClipScorer:
     device: str = "cpu"
     is_random: bool = False
     name: str = "clip"
+    mode: str = "crop"
     stats: ClipStats = field(default_factory=ClipStats)
     _text_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # Set on shutdown: a running pass stops before its next encoder call (PassCancelledError).
@@ -84,14 +115,19 @@ class ClipScorer:
         *,
         templates: Sequence[str] = ("a photo of a {}.",),
         allow_random: bool = False,
+        mode: str = "crop",
     ) -> ClipScorer:
         """Build ``model_name`` with ``pretrained`` weights through open_clip (once).
 
         Offline with no cached weights → :class:`WeightsNotFoundError` naming
         ``open_vocab.model`` / ``open_vocab.pretrained``; with ``allow_random`` the same
         architecture is built with random weights (``pretrained=None``) and a loud warning.
+        ``mode="dense"`` needs an open_clip ViT image tower, else :class:`ConfigError`.
         """
         import open_clip
+
+        if mode not in MODES:
+            raise ConfigError(f"open_vocab.mode: '{mode}' is not one of {', '.join(MODES)}")
 
         if model_name not in open_clip.list_models():
             raise WeightsNotFoundError(
@@ -125,6 +161,8 @@ class ClipScorer:
             is_random = True
             LOG.warning(RANDOM_WEIGHTS_BANNER.format(what="CLIP", param="open_vocab.pretrained"))
         model.eval()
+        if mode == "dense":
+            check_dense_support(model, model_name)
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         size = int(size[0] if isinstance(size, list | tuple) else size)
@@ -138,6 +176,7 @@ class ClipScorer:
             device=device,
             is_random=is_random,
             name=f"{model_name}/{tag or 'random'}",
+            mode=mode,
         )
 
     # ------------------------------------------------------------------------- text
@@ -250,15 +289,180 @@ class ClipScorer:
         feats /= np.linalg.norm(feats, axis=-1, keepdims=True) + 1e-12
         return feats
 
+    # ------------------------------------------------------------------------- dense mode
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) of the image tower's input."""
+        size = getattr(getattr(self.model, "visual", None), "image_size", self.image_size)
+        if isinstance(size, list | tuple):
+            return int(size[0]), int(size[1])
+        return int(size), int(size)
+
+    def whole_image(self, rgb: np.ndarray) -> np.ndarray:
+        """The whole RGB frame as a normalised float32 batch of one, (1, 3, H_in, W_in).
+
+        Squashed to the input size (plain resize, aspect ratio not kept, no letterbox): every
+        patch sees image content and mask coordinates map onto the patch grid by scaling.
+        """
+        h_in, w_in = self.input_hw()
+        shrink = rgb.shape[0] >= h_in and rgb.shape[1] >= w_in
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        img = cv2.resize(rgb, (w_in, h_in), interpolation=interp).astype(np.float32)
+        img /= 255.0
+        img -= np.array(self.mean, np.float32)
+        img /= np.array(self.std, np.float32)
+        return np.ascontiguousarray(img.transpose(2, 0, 1)[None])
+
+    def patch_features(self, batch: np.ndarray) -> np.ndarray:
+        """(gh, gw, D) float32 unit vectors: the patch tokens of a one-image batch in the joint
+        image-text space (:func:`vit_dense_tokens`), in one image-encoder call."""
+        import torch
+
+        self._check_cancel()
+        visual = self.model.visual
+        with torch.inference_mode():
+            dtype = next(self.model.parameters()).dtype
+            tensor = torch.from_numpy(batch).to(self.device, dtype)
+            tokens = vit_dense_tokens(visual, tensor)[0].float().cpu().numpy()
+        self.stats.encode_image_calls += 1
+        self.stats.crops_encoded += len(batch)
+        tokens /= np.linalg.norm(tokens, axis=-1, keepdims=True) + 1e-12
+        gh, gw = batch.shape[2] // visual.patch_size[0], batch.shape[3] // visual.patch_size[1]
+        return tokens.reshape(gh, gw, -1)
+
+    def dense_embeddings(self, rgb: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """(M, D) float32 unit vectors of masks pooled from one whole-image forward.
+
+        Each mask's embedding is the patch tokens averaged with the share of every patch the
+        mask covers (area interpolation to the patch grid), one (M, P) @ (P, D) matmul.
+        """
+        grid = self.patch_features(self.whole_image(rgb))
+        gh, gw, dim = grid.shape
+        cover = mask_patch_coverage(masks, (gh, gw))
+        pooled = cover @ grid.reshape(gh * gw, dim)
+        pooled /= np.linalg.norm(pooled, axis=-1, keepdims=True) + 1e-12
+        return pooled
+
+    # ------------------------------------------------------------------------- scoring
     def score(
         self, rgb: np.ndarray, masks: np.ndarray, boxes: np.ndarray, names: Sequence[str]
     ) -> np.ndarray:
         """(N, C) float32 cosine similarity of every mask with every name; NaN rows for masks
-        too small to score."""
+        too small to score. One image-encoder call per pass in both modes."""
         n = len(masks)
         text = self.text_embeddings(names)
         out = np.full((n, len(names)), np.nan, np.float32)
+        if self.mode == "dense":
+            areas = masks.sum(axis=(1, 2)) if n else np.zeros(0, np.int64)
+            keep = np.flatnonzero(areas >= MIN_MASK_PIXELS)
+            if len(keep) and len(names):
+                out[keep] = self.dense_embeddings(rgb, masks[keep]) @ text.T
+            return out
         batch, index = self.crops(rgb, masks, boxes)
         if len(index) and len(names):
             out[index] = self.image_embeddings(batch) @ text.T
         return out
+
+
+# ----------------------------------------------------------------------------- dense helpers
+def check_dense_support(model: Any, model_name: str) -> None:
+    """Raise :class:`ConfigError` unless ``model`` has an open_clip ViT image tower that
+    :func:`vit_dense_tokens` can read (no attentional pooler, known block types)."""
+    from open_clip.transformer import (
+        CustomResidualAttentionBlock,
+        ResidualAttentionBlock,
+        VisionTransformer,
+    )
+
+    visual = getattr(model, "visual", None)
+    ok = (
+        isinstance(visual, VisionTransformer)
+        and getattr(visual, "attn_pool", None) is None
+        and hasattr(visual, "_embeds")
+        and all(
+            isinstance(b, ResidualAttentionBlock | CustomResidualAttentionBlock)
+            for b in visual.transformer.resblocks
+        )
+    )
+    if not ok:
+        raise ConfigError(
+            f"open_vocab.mode='dense' needs an open_clip ViT image tower (VisionTransformer "
+            f"without attentional pooling); open_vocab.model='{model_name}' has "
+            f"{type(visual).__name__}. Use open_vocab.mode=crop, or a ViT model such as "
+            "ViT-B-32, ViT-B-16 or ViT-L-14."
+        )
+
+
+def _value_path_block(block: Any, x: Any) -> Any:
+    """One residual block with its attention replaced by the value path (MaskCLIP): every token
+    is ``out_proj(v(ln_1(x)))`` of itself (what attention gives when each token attends only to
+    itself), then the block's residual and MLP as usual."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    attn = block.attn
+    y = block.ln_1(x)
+    dim = y.shape[-1]
+    if isinstance(attn, torch.nn.MultiheadAttention):
+        weight = attn.in_proj_weight[2 * dim :] if attn.in_proj_weight is not None else None
+        if weight is None:
+            weight = attn.v_proj_weight
+        bias = attn.in_proj_bias[2 * dim :] if attn.in_proj_bias is not None else None
+        out = attn.out_proj(F.linear(y, weight, bias))
+    else:  # open_clip Attention (CustomResidualAttentionBlock)
+        bias = attn.in_proj_bias[2 * dim :] if attn.in_proj_bias is not None else None
+        v = F.linear(y, attn.in_proj_weight[2 * dim :], bias)
+        if attn.head_scale is not None:
+            n, length, _ = v.shape
+            v = v.reshape(n, length, attn.num_heads, -1).transpose(1, 2) * attn.head_scale
+            v = v.transpose(1, 2).reshape(n, length, dim)
+        out = block.ln_attn(attn.out_proj(attn.ln_inner(v)))
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+def vit_dense_tokens(visual: Any, images: Any) -> Any:
+    """(B, P, D) patch tokens of an open_clip ``VisionTransformer`` in the joint space.
+
+    Blocks 1..L-1 run unchanged; the last block uses the value path only
+    (:func:`_value_path_block`); the class token is dropped; ``ln_post`` and ``proj`` are
+    applied per token as the pooled embedding gets them.
+    """
+    x = visual._embeds(images)  # patch + class embeddings, positions, ln_pre: (B, 1 + P, W)
+    blocks = visual.transformer.resblocks
+    batch_first = getattr(visual.transformer, "batch_first", True)
+    if not batch_first:
+        x = x.transpose(0, 1)
+    for block in blocks[:-1]:
+        x = block(x)
+    if not batch_first:
+        x = x.transpose(0, 1)
+    x = _value_path_block(blocks[-1], x)[:, 1:]  # per token: layout-free; drop the class token
+    x = visual.ln_post(x)
+    return x @ visual.proj if visual.proj is not None else x
+
+
+def area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float32 area-interpolation weights: row i holds the share of each input
+    pixel in output cell i (cells of n_in / n_out pixels; every row sums to 1)."""
+    step = n_in / n_out
+    edges = np.arange(n_out + 1, dtype=np.float64) * step
+    pix = np.arange(n_in + 1, dtype=np.float64)
+    lo = np.maximum(edges[:-1, None], pix[None, :-1])
+    hi = np.minimum(edges[1:, None], pix[None, 1:])
+    return (np.clip(hi - lo, 0.0, None) / step).astype(np.float32)
+
+
+def mask_patch_coverage(masks: np.ndarray, grid_hw: tuple[int, int]) -> np.ndarray:
+    """(N, gh * gw) float32 share of every patch covered by every mask (N, h, w).
+
+    Area interpolation of the masks to the patch grid (as ``cv2.resize(..., INTER_AREA)``), as
+    two matmuls per chunk of ``COVERAGE_CHUNK`` masks: rows x ``area_matrix`` x columns.
+    """
+    n, h, w = masks.shape
+    gh, gw = grid_hw
+    rows, cols_t = area_matrix(h, gh), area_matrix(w, gw).T
+    out = np.empty((n, gh, gw), np.float32)
+    for start in range(0, n, COVERAGE_CHUNK):
+        chunk = masks[start : start + COVERAGE_CHUNK].astype(np.float32)
+        out[start : start + COVERAGE_CHUNK] = rows @ (chunk @ cols_t)
+    return out.reshape(n, gh * gw)

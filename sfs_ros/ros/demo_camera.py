@@ -23,7 +23,6 @@ Parameters: ``source`` (``samples`` | ``synthetic`` | a video | an image | a fol
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -44,6 +43,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from sfs_ros.ros.conversions import to_image_msg
+from sfs_ros.ros.signals import StopFlag
 from sfs_ros.samples import SamplesNotFoundError, frame_sequence
 
 ENCODINGS = ("rgb8", "bgr8")
@@ -289,28 +289,13 @@ class DemoCamera(Node):
                 pub.wait_for_all_acked(Duration(seconds=timeout_s))
 
 
-class _StopFlag:
-    """Set by SIGINT / SIGTERM; the spin loop checks it and shuts down cleanly."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handler)
-
-    def _handler(self, signum: int, _frame: Any) -> None:
-        self.signum = signum
-
-    def __bool__(self) -> bool:
-        return self.signum is not None
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the demo camera; 0 after ``max_frames`` (or on SIGINT/SIGTERM), 1 when the source
     cannot be read, 2 on invalid parameters."""
     rclpy.init(
         args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO
     )
-    stop = _StopFlag()
+    stop = StopFlag()
     node: DemoCamera | None = None
     try:
         try:

@@ -26,7 +26,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.exceptions import InvalidParameterTypeException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
@@ -44,6 +43,7 @@ from sfs_ros.ros.conversions import (
 )
 from sfs_ros.ros.diagnostics import STALE_AFTER_S, CameraMonitor, camera_status
 from sfs_ros.ros.frame_slot import DropLogLimiter, FrameSlots
+from sfs_ros.ros.qos import IMAGE_OUT_QOS, INPUT_QOS, LEGEND_QOS
 from sfs_ros.ros.ros_params import (
     CameraSpec,
     LiveSettings,
@@ -55,32 +55,6 @@ from sfs_ros.runtime import LOG
 from sfs_ros.weights import WeightsNotFoundError
 
 NODE_NAME = "sfs"
-INPUT_QOS = {
-    "sensor_data": QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=1,
-        reliability=ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.VOLATILE,
-    ),
-    "reliable": QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=1,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    ),
-}
-IMAGE_OUT_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=2,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
-LEGEND_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
 DIAGNOSTICS_PERIOD_S = 1.0
 WAITING_LOG_PERIOD_S = 5.0
 DROP_LOG_PERIOD_S = 5.0

@@ -46,26 +46,17 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
 from sfs_ros.msg import ClassLegend
 from sfs_ros.ros.conversions import ImageConversionError, image_msg_to_rgb
 from sfs_ros.ros.demo_camera import declare_parameters
+from sfs_ros.ros.qos import latched, reliable
+from sfs_ros.ros.signals import StopFlag
 
-IMAGE_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=10,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
-LEGEND_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
+IMAGE_QOS = reliable(10)
 DIAGNOSTICS_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
 )
@@ -396,7 +387,7 @@ class Recorder(Node):
         self.out.mkdir(parents=True, exist_ok=True)
         self._semantic = self.create_subscription(Image, "semantic", self._on_semantic, IMAGE_QOS)
         self.create_subscription(Image, "overlay", self._on_overlay, IMAGE_QOS)
-        self.create_subscription(ClassLegend, "legend", self._on_legend, LEGEND_QOS)
+        self.create_subscription(ClassLegend, "legend", self._on_legend, latched())
         self.create_subscription(
             DiagnosticArray, "/diagnostics", self._on_diagnostics, DIAGNOSTICS_QOS
         )
@@ -495,28 +486,13 @@ class Recorder(Node):
         return summary
 
 
-class _StopFlag:
-    """Set by SIGINT / SIGTERM; the spin loop checks it and shuts down cleanly."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handler)
-
-    def _handler(self, signum: int, _frame: Any) -> None:
-        self.signum = signum
-
-    def __bool__(self) -> bool:
-        return self.signum is not None
-
-
 def main(argv: list[str] | None = None) -> int:
     """Record until done; exit code 0 when at least one label image arrived, 1 when none did,
     2 on invalid parameters."""
     rclpy.init(
         args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO
     )
-    stop = _StopFlag()
+    stop = StopFlag()
     node: Recorder | None = None
     try:
         try:
