@@ -7,6 +7,7 @@ saved here the way users get real ones, then loaded through the code users run.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import socket
@@ -98,6 +99,34 @@ def pipeline(test_overrides: dict):
     from sfs_ros.pipeline import Pipeline
 
     return Pipeline.from_config(load_config(None, test_overrides))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_name(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Register a tiny open_clip architecture in this process (real ViT + text tower)."""
+    import open_clip
+
+    cfg = {
+        "embed_dim": 32,
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 1,
+            "width": 32,
+            "head_width": 16,
+            "patch_size": 16,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
+    }
+    path = tmp_path_factory.mktemp("clipcfg") / "sfs-test-tiny-clip.json"
+    path.write_text(json.dumps(cfg))
+    open_clip.add_model_config(path)
+    return "sfs-test-tiny-clip"
 
 
 # ------------------------------------------------------------------------------ DDS

@@ -43,3 +43,32 @@ def test_bench_tiny_run(tmp_path, fastsam_pt, segformer_dir):
     assert [r.split("|")[1].strip() for r in body] == ["floor", "ours", "peer"]
     assert all(r.count("|") == width for r in body)
     assert "ours/floor =" in text and "peer/ours =" in text
+
+
+def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir, tiny_clip_name):
+    from sfs_ros.cli.bench import main
+
+    out = tmp_path / "BENCH.md"
+    argv = [
+        "--open-vocab", tiny_clip_name,
+        "--open-vocab-rate", "50",
+        "--size", "96x64",
+        "--imgsz", "64",
+        "--backends", "torch",
+        "--frames", "8",
+        "--threads", "2",
+        "--fastsam", str(fastsam_pt),
+        "--closed-set", str(segformer_dir),
+        "--output", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    text = out.read_text()
+    assert f"`sfs-bench --open-vocab {tiny_clip_name}" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| on ", "| off "))]
+    assert [row.split("|")[1].strip() for row in rows] == ["off", "on"]
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == "8"  # frames per mode
+        assert float(cells[2]) > 0 and float(cells[4]) > 0
+    passes = int(re.search(r"CLIP passes completed while on: (\d+)", text).group(1))
+    assert passes >= 1

@@ -21,39 +21,10 @@ from sfs_ros.open_vocab.captioner import extract_nouns
 from sfs_ros.open_vocab.tracks import box_iou, mask_iou
 from sfs_ros.vocabularies import get_vocabulary
 
-TINY = "sfs-test-tiny-clip"
 H, W = 60, 80  # image size; working resolution is the same here (masks at input pixels)
 
 
 # ------------------------------------------------------------------------------ helpers
-@pytest.fixture(scope="session")
-def tiny_clip_name(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Register a tiny open_clip architecture (real ViT + text transformer, tiny widths)."""
-    import open_clip
-
-    cfg = {
-        "embed_dim": 32,
-        "vision_cfg": {
-            "image_size": 32,
-            "layers": 1,
-            "width": 32,
-            "head_width": 16,
-            "patch_size": 16,
-        },
-        "text_cfg": {
-            "context_length": 77,
-            "vocab_size": 49408,
-            "width": 32,
-            "heads": 2,
-            "layers": 1,
-        },
-    }
-    path = tmp_path_factory.mktemp("clipcfg") / f"{TINY}.json"
-    path.write_text(json.dumps(cfg))
-    open_clip.add_model_config(path)
-    return TINY
-
-
 @pytest.fixture
 def tiny_scorer(tiny_clip_name: str):
     import torch

@@ -531,6 +531,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: time one CLIP pass over --max-masks masks, open_vocab.mode crop vs "
         "dense, for these open_clip models (random weights), e.g. ViT-B-32 ViT-S-16",
     )
+    parser.add_argument(
+        "--open-vocab",
+        metavar="MODEL",
+        help="instead: closed-set frame rate with the open-vocabulary branch on vs off, "
+        "with this open_clip model (random weights), at the first --imgsz / --backends",
+    )
+    parser.add_argument("--open-vocab-rate", type=float, default=1.0, help="open_vocab.rate_hz")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     return parser
 
@@ -549,6 +556,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
     if args.clip:
         return clip_bench(args, argv)
+    if args.open_vocab:
+        from sfs_ros.cli.bench_open_vocab import open_vocab_bench
+        from sfs_ros.weights import resolve_fastsam_weights, resolve_hf_model
+
+        args.fastsam, _ = resolve_fastsam_weights(args.fastsam, allow_random=True)
+        from sfs_ros.vocabularies import get_vocabulary
+
+        ade = dict(enumerate(get_vocabulary("ade20k").names))
+        args.closed_set, _ = resolve_hf_model(args.closed_set, ade, allow_random=True)
+        imgsz = (args.imgsz or [640])[0]
+        backend = (args.backends or ["torch"])[0]
+        return open_vocab_bench(args, argv, imgsz, backend)
     from sfs_ros.models.backends import available_backends
     from sfs_ros.pipeline import Pipeline
     from sfs_ros.weights import resolve_fastsam_weights, resolve_hf_model
