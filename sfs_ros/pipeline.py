@@ -167,6 +167,8 @@ class Pipeline:
             open_vocab = OpenVocabBranch.from_config(config, registry, device.device)
             if open_vocab.scorer.is_random:  # ClipScorer.load already logged the banner
                 random_parts.append(("CLIP", "open_vocab.pretrained"))
+            if getattr(open_vocab.captioner, "is_random", False):  # banner logged at load
+                random_parts.append(("captioner", "open_vocab.captioner"))
         pipeline = cls(
             masker,
             segmenters,

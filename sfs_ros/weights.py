@@ -270,3 +270,125 @@ def resolve_hf_model(
     raise WeightsNotFoundError(
         f"closed-set model '{model_id}' not found ({reason}). " + _missing_hint("closed_set.model")
     )
+
+
+# A tiny WordPiece vocabulary for random-weight BLIP captioners (BERT's five specials first).
+_BLIP_TEST_WORDS = (
+    "a",
+    "an",
+    "the",
+    "two",
+    "some",
+    "of",
+    "on",
+    "in",
+    "at",
+    "with",
+    "and",
+    "is",
+    "are",
+    "near",
+    "next",
+    "to",
+    "there",
+    "photo",
+    "picture",
+    "image",
+    "view",
+    "dog",
+    "cat",
+    "person",
+    "man",
+    "woman",
+    "couch",
+    "chair",
+    "table",
+    "bed",
+    "car",
+    "kite",
+    "road",
+    "tree",
+    "wall",
+    "door",
+    "window",
+    "floor",
+    "pallet",
+    "jack",
+    "box",
+    "bottle",
+    "cup",
+    "sitting",
+    "standing",
+    "parked",
+    "red",
+    "brown",
+    "white",
+    "black",
+)
+
+
+def build_random_blip(out: Path | None = None, seed: int = 0, image_size: int = 64) -> Path:
+    """Save a SMALL BLIP captioner (``BlipForConditionalGeneration``) with random weights.
+
+    Architecture and processor are the real transformers classes, saved with save_pretrained,
+    so the directory loads through ``AutoProcessor`` / ``BlipForConditionalGeneration`` like
+    ``Salesforce/blip-image-captioning-*``. Only the sizes are small (1 layer, width 32,
+    ``image_size`` pixels), and the BERT tokenizer is built offline from a tiny vocabulary
+    (BERT specials + ``[DEC]`` as BLIP's decoder start token), so random captions are made
+    of ordinary words. Cached under :func:`cache_dir`.
+    """
+    import torch
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    out = out or cache_dir() / "random" / f"blip-captioning-tiny-seed{seed}"
+    if (out / "config.json").exists() and (out / "processor_config.json").exists():
+        return out
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = list(dict.fromkeys(_BLIP_TEST_WORDS))
+    tokenizer = BertTokenizer(
+        vocab={tok: i for i, tok in enumerate([*specials, *words])}, model_max_length=64
+    )
+    # BLIP's text decoder starts captions with [DEC] (the bos token), ends them with [SEP].
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    sep, pad, bos = tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id
+    width = 32
+    config = BlipConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": width,
+            "intermediate_size": 2 * width,
+            "projection_dim": width,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+            "bos_token_id": bos,
+            "eos_token_id": sep,
+            "sep_token_id": sep,
+            "pad_token_id": pad,
+        },
+        vision_config={
+            "hidden_size": width,
+            "intermediate_size": 2 * width,
+            "projection_dim": width,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": 16,
+            "initializer_range": 0.02,  # the default (1e-10) makes every image look the same
+        },
+        projection_dim=width,
+        image_text_hidden_size=width,
+    )
+    torch.manual_seed(seed)
+    model = BlipForConditionalGeneration(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    image_processor = BlipImageProcessor(size={"height": image_size, "width": image_size})
+    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out

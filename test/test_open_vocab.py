@@ -702,3 +702,202 @@ def test_full_legend_leaves_new_names_unidentified_and_keeps_running(caplog):
     assert branch.stats()["legend_full_drops"] == 1
     assert "legend is full" in caplog.text
     branch.close()
+
+
+def test_worker_thread_runs_at_lower_cpu_priority():
+    import os
+
+    seen = {}
+
+    def run_pass(_snapshot):
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    from sfs_ros.open_vocab.worker import BACKGROUND_NICE, OpenVocabWorker
+
+    worker = OpenVocabWorker(run_pass, rate_hz=100.0)
+    worker.start()
+    assert worker.offer(lambda: "snapshot")
+    assert worker.wait_idle(5.0)
+    worker.stop()
+    main_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen["nice"] == min(19, main_nice + BACKGROUND_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice  # unchanged
+
+
+# ------------------------------------------------------------------------------ captioner
+@pytest.fixture(scope="module")
+def blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BLIP captioner with random weights, saved with save_pretrained (offline tokenizer)."""
+    from sfs_ros.weights import build_random_blip
+
+    return build_random_blip(tmp_path_factory.mktemp("w") / "blip-tiny")
+
+
+def count_generate_calls(captioner) -> list[int]:
+    """Wrap the model's generate; the list gets the batch size of every call."""
+    calls: list[int] = []
+    generate = captioner.model.generate
+
+    def counted(**kwargs):
+        calls.append(int(kwargs["pixel_values"].shape[0]))
+        return generate(**kwargs)
+
+    captioner.model.generate = counted
+    return calls
+
+
+class ProcessorSpy:
+    """Records the images handed to the processor, then delegates to it."""
+
+    def __init__(self, processor):
+        self.processor = processor
+        self.images: list[np.ndarray] = []
+
+    def __call__(self, images, **kwargs):
+        self.images.extend(images)
+        return self.processor(images=images, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.processor, name)
+
+
+@pytest.mark.models
+def test_random_blip_captions_several_masks_in_one_generate_call(blip_dir: Path, monkeypatch):
+    from sfs_ros.open_vocab.captioner import Captioner
+
+    cap = Captioner.load(str(blip_dir))
+    assert not cap.is_random  # a real (saved) directory, loaded like a hub checkpoint
+    tok = cap.processor.tokenizer
+    assert tok.bos_token == "[DEC]"
+    assert cap.model.config.text_config.bos_token_id == tok.bos_token_id
+    assert cap.model.config.text_config.sep_token_id == tok.sep_token_id
+    calls = count_generate_calls(cap)
+    rgb = np.random.default_rng(2).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    masks, boxes = mask_set([(0, 0, 30, 30), (30, 20, 80, 60), (0, 0, 2, 2), (50, 0, 70, 20)])
+    captions = cap.captions(rgb, masks, boxes, [0, 1, 2, 3])
+    assert calls == [3]  # one batched forward for the three crops that are large enough
+    assert len(captions) == 4 and all(isinstance(c, str) for c in captions)
+    assert captions[2] == ""  # 2x2 box: not captioned
+    vocab = set(tok.get_vocab())
+    for caption in (captions[0], captions[1], captions[3]):
+        assert caption and set(caption.split()) <= vocab  # random words from the tiny vocab
+    # nouns(): the same single call, then extract_nouns on each caption (deduplicated).
+    planted = ["a brown dog sitting on a couch", "a photo of a kite", "a dog"]
+    monkeypatch.setattr(cap.processor, "batch_decode", lambda out, **kw: planted[: len(out)])
+    assert cap.nouns(rgb, masks, boxes, [0, 1, 3]) == ["dog", "couch", "kite"]
+    assert calls == [3, 3] and cap.calls == 2
+    assert cap.nouns(rgb, masks, boxes, [2]) == [] and calls == [3, 3]  # nothing to caption
+
+
+@pytest.mark.models
+def test_captioner_crops_read_boxes_as_xyxy_with_a_margin(blip_dir: Path):
+    from sfs_ros.open_vocab.captioner import Captioner
+
+    cap = Captioner.load(str(blip_dir))
+    spy = cap.processor = ProcessorSpy(cap.processor)
+    rgb = np.random.default_rng(3).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    # xyxy boxes: a wide one and a tall one; 30 % margin per side, clipped to the image.
+    boxes = np.array([[10, 5, 30, 25], [50, 10, 60, 50]], np.float32)
+    captions = cap.captions(rgb, np.zeros((2, H, W), bool), boxes, [0, 1])
+    assert len(captions) == 2 and len(spy.images) == 2
+    np.testing.assert_array_equal(spy.images[0], rgb[0:31, 4:36])  # x 4..36, y 0..31
+    np.testing.assert_array_equal(spy.images[1], rgb[0:60, 47:63])  # x 47..63, y 0..60
+
+
+@pytest.mark.models
+def test_branch_adds_caption_nouns_of_unnamed_masks_to_the_candidates(blip_dir, monkeypatch):
+    from sfs_ros.open_vocab.captioner import Captioner
+
+    cap = Captioner.load(str(blip_dir))
+    calls = count_generate_calls(cap)
+    seen: list[list[int]] = []
+    captions = cap.captions
+
+    def spy_captions(rgb, masks, boxes, index):
+        seen.append(list(index))
+        return captions(rgb, masks, boxes, index)
+
+    monkeypatch.setattr(cap, "captions", spy_captions)
+    monkeypatch.setattr(
+        cap.processor, "batch_decode", lambda out, **kw: ["a dog on a couch", "a red chair"]
+    )
+    reg = registry()
+    branch = OpenVocabBranch(
+        PlantedScorer({0: {"kite": 0.9}, 1: {"kite": 0.1}}),
+        reg,
+        vocabulary=["kite"],
+        threshold=0.25,
+        captioner=cap,
+        clock=FakeClock(),
+    )
+    before = branch.candidate_names()
+    rgb = np.random.default_rng(5).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    masks, boxes = mask_set([(0, 0, 30, 30), (30, 20, 80, 60), (40, 0, 70, 20)])
+    out = branch.frame(rgb, masks, boxes, np.zeros(3, np.int64), sync=True)
+    assert out.labels.tolist() == [reg.id_of("kite"), 0, 0]
+    assert seen == [[1, 2]] and calls == [2]  # only masks below threshold, in one batch
+    assert branch.candidate_names() == [*before, "dog", "couch", "chair"]
+    branch.close()
+
+
+@pytest.mark.models
+def test_branch_from_config_runs_a_real_random_blip_on_unnamed_masks(
+    blip_dir: Path, tiny_clip_name: str
+):
+    from sfs_ros.params import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    overrides = [
+        f"open_vocab.model={tiny_clip_name}",
+        "open_vocab.pretrained=",
+        "open_vocab.threshold=1.0",  # no random cosine reaches it: masks stay unidentified
+        "open_vocab.vocabulary=[kite]",
+        f"open_vocab.captioner={blip_dir}",
+        "allow_random_weights=true",
+    ]
+    branch = OpenVocabBranch.from_config(
+        load_config(root / "config" / "sfs.yaml", overrides), registry()
+    )
+    cap = branch.captioner
+    assert cap is not None and not cap.is_random
+    calls = count_generate_calls(cap)
+    before = branch.candidate_names()
+    rgb = np.random.default_rng(6).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    masks, boxes = mask_set([(5, 5, 30, 30), (40, 10, 70, 50)])
+    branch.frame(rgb, masks, boxes, np.zeros(2, np.int64), sync=True)
+    assert calls == [2] and cap.calls == 1  # the real BLIP forward, one batch
+    added = branch.candidate_names()[len(before) :]
+    assert set(added) <= set(cap.processor.tokenizer.get_vocab())  # nouns of random captions
+    branch.close()
+
+
+def test_missing_captioner_offline_is_a_clear_error(monkeypatch, tmp_path: Path):
+    from sfs_ros.open_vocab.captioner import Captioner
+    from sfs_ros.weights import WeightsNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError) as err:
+        Captioner.load("sfs-test/no-such-blip-captioner", allow_random=False)
+    msg = str(err.value)
+    assert "open_vocab.captioner='sfs-test/no-such-blip-captioner'" in msg
+    assert "allow_random_weights" in msg
+    # A local directory that does not hold a model is an error even with random weights on.
+    with pytest.raises(WeightsNotFoundError, match=r"open_vocab\.captioner="):
+        Captioner.load(str(tmp_path), allow_random=True)
+
+
+@pytest.mark.models
+def test_allow_random_builds_a_tiny_blip_instead_of_switching_captions_off(monkeypatch, caplog):
+    from sfs_ros.open_vocab.captioner import Captioner
+    from sfs_ros.weights import cache_dir
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with caplog.at_level("WARNING", logger="sfs_ros"):
+        cap = Captioner.load("sfs-test/no-such-blip-captioner", allow_random=True)
+    assert cap is not None and cap.is_random
+    assert "RANDOM WEIGHTS IN USE for BLIP captioner" in caplog.text
+    assert "open_vocab.captioner" in caplog.text
+    assert (cache_dir() / "random" / "blip-captioning-tiny-seed0" / "config.json").exists()
+    rgb = np.random.default_rng(7).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    masks, boxes = mask_set([(0, 0, 40, 40)])
+    assert isinstance(cap.nouns(rgb, masks, boxes, [0]), list) and cap.calls == 1

@@ -6,18 +6,18 @@ or queued). Otherwise the snapshot goes into the single slot (a newer one replac
 thread runs ``run_pass(snapshot)``. An exception on one snapshot is logged and counted, and the
 thread carries on with the next one.
 
-CPU budget: the worker does not change torch's thread settings. torch's intra-op thread count is
-process-wide (measured here: ``torch.set_num_threads`` called in one thread changes
-``torch.get_num_threads()`` in all of them), so the CLIP pass uses the same ``num_threads`` as the
-per-frame path and competes with it on a CPU-only machine; ``open_vocab.rate_hz`` bounds its duty
-cycle (one pass of ViT-B-32 over 100 crops is ~6.6 s on 2 cores in torch, DESIGN §6, so on such a
-machine the effective rate is lower than 1 Hz and labels are a few seconds old). On a GPU the
-pass costs little CPU. Inter-op threads are process-wide too and are left alone.
+CPU budget: the worker thread lowers its own CPU priority (nice + ``BACKGROUND_NICE``, Linux
+per-thread) before its first pass, and the OpenMP threads torch starts for it inherit that,
+so on a small CPU the per-frame path keeps the cores it needs and CLIP passes fill the idle
+time (labels get older instead of frames getting slower). torch's intra-op thread count is
+process-wide (``torch.set_num_threads`` in one thread changes it for all), so it is left alone;
+``open_vocab.rate_hz`` bounds the duty cycle. On a GPU the pass costs little CPU.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +40,28 @@ class WorkerStats:
     running: bool
 
 
+BACKGROUND_NICE = 10  # CPU priority offset of the worker thread (and the threads it spawns)
+
+
+def lower_thread_priority(nice: int) -> int | None:
+    """Raise the calling thread's nice value by ``nice`` (Linux: per thread); the new value.
+
+    Threads created afterwards by this thread (e.g. the OpenMP team torch starts for it)
+    inherit the value, so a CLIP pass yields the CPU to the per-frame path instead of halving
+    its frame rate on a small machine. No-op (None) where per-thread priorities don't exist.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return None
+    tid = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except OSError as exc:
+        LOG.warning("could not lower the open-vocabulary thread's priority: %s", exc)
+        return None
+
+
 class OpenVocabWorker:
     """Runs ``run_pass`` on the newest accepted snapshot, at most ``rate_hz`` times a second."""
 
@@ -50,11 +72,13 @@ class OpenVocabWorker:
         *,
         clock: Callable[[], float] = time.monotonic,
         name: str = "sfs-open-vocab",
+        nice: int = BACKGROUND_NICE,
     ) -> None:
         self.run_pass = run_pass
         self.rate_hz = float(rate_hz)
         self.clock = clock
         self.name = name
+        self.nice = nice
         self._cond = threading.Condition()
         self._slot: Any = None
         self._busy = False
@@ -135,6 +159,7 @@ class OpenVocabWorker:
 
     # ------------------------------------------------------------------------ thread
     def _loop(self) -> None:
+        lower_thread_priority(self.nice)
         while True:
             with self._cond:
                 while self._slot is None and not self._stop:
