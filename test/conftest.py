@@ -10,13 +10,13 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ros_helpers import dds_child_env, require_loopback_only
 
 REPO = Path(__file__).resolve().parents[1]
 # Keep the run hermetic: own cache, no hub access, no ultralytics network checks.
@@ -133,11 +133,6 @@ def tiny_clip_name(tmp_path_factory: pytest.TempPathFactory) -> str:
 _domain_ids = itertools.count(10 + os.getpid() % 50)
 
 
-def loopback_only() -> bool:
-    """True inside a network namespace whose only interface is loopback."""
-    return [name for _, name in socket.if_nameindex()] == ["lo"]
-
-
 @pytest.fixture
 def dds_env() -> dict[str, str]:
     """Environment for ROS 2 child processes: loopback-only, LOCALHOST discovery, own domain.
@@ -145,21 +140,8 @@ def dds_env() -> dict[str, str]:
     Tests that touch DDS require a loopback-only network namespace (the test command runs
     pytest under ``unshare -n``). Elsewhere they are skipped, and under CI they fail.
     """
-    if not loopback_only():
-        msg = "DDS tests need a loopback-only network namespace (run them via `make test`)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(next(_domain_ids)),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        FASTDDS_DEFAULT_PROFILES_FILE=str(REPO / "config" / "fastdds_large_images.xml"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("ROS_LOCALHOST_ONLY", None)
-    return env
+    require_loopback_only()
+    return dds_child_env(next(_domain_ids))
 
 
 class Processes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import queue
 import re
 import signal
@@ -381,8 +382,32 @@ class Driver:
         pytest.fail(f"no diagnostics status '{status_name}' matching within {timeout} s")
 
 
-def _loopback_only() -> bool:
+def loopback_only() -> bool:
+    """True inside a network namespace whose only interface is loopback."""
     return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def require_loopback_only() -> None:
+    """Skip (fail under CI) unless running in a loopback-only network namespace."""
+    if not loopback_only():
+        msg = "DDS tests need a loopback-only network namespace (run them via `make test`)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def dds_child_env(domain_id: int) -> dict[str, str]:
+    """Environment for ROS 2 child processes: LOCALHOST discovery, own domain, repo on path."""
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        FASTDDS_DEFAULT_PROFILES_FILE=str(REPO / "config" / "fastdds_large_images.xml"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    return env
 
 
 class ModuleProcesses:

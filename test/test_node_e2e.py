@@ -23,14 +23,14 @@ from ros_helpers import (
     DRIVER,
     FRAME_TIMEOUT_S,
     NODE,
-    REPO,
     Driver,
     LineReader,
     ModuleProcesses,
-    _loopback_only,
+    dds_child_env,
     decode,
     legend_ids,
     node_args,
+    require_loopback_only,
     start_driver,
     wait_for_node,
 )
@@ -44,21 +44,8 @@ pytestmark = pytest.mark.dds
 @pytest.fixture(scope="module")
 def raw(test_params_file: Path) -> Iterator[dict]:
     """One node on raw images (sensor-data QoS) and one driver, shared by the tests below."""
-    if not _loopback_only():
-        msg = "DDS tests need a loopback-only network namespace (run via scripts/run_tests.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(90 + os.getpid() % 10),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        FASTDDS_DEFAULT_PROFILES_FILE=str(REPO / "config" / "fastdds_large_images.xml"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("ROS_LOCALHOST_ONLY", None)
-    procs = ModuleProcesses(env)
+    require_loopback_only()
+    procs = ModuleProcesses(dds_child_env(90 + os.getpid() % 10))
     try:
         node = procs.start(node_args(test_params_file, "input_qos:=sensor_data"))
         node_out = LineReader(node)

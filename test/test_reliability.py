@@ -35,7 +35,8 @@ from ros_helpers import (
     Driver,
     LineReader,
     ModuleProcesses,
-    _loopback_only,
+    dds_child_env,
+    require_loopback_only,
 )
 
 FAULT_WIDTH = 41  # mask generator raises RuntimeError on frames this wide
@@ -134,21 +135,8 @@ def counters(status: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def rig(test_params_file: Path) -> Iterator[Rig]:
-    if not _loopback_only():
-        msg = "DDS tests need a loopback-only network namespace (run via scripts/run_tests.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(70 + os.getpid() % 10),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        FASTDDS_DEFAULT_PROFILES_FILE=str(REPO / "config" / "fastdds_large_images.xml"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("ROS_LOCALHOST_ONLY", None)
-    procs = ModuleProcesses(env)
+    require_loopback_only()
+    procs = ModuleProcesses(dds_child_env(70 + os.getpid() % 10))
     common = ["--params-file", str(test_params_file), "-p", "fastsam.imgsz:=128"]
     try:
         raw = procs.start(["-c", LAUNCHER, "--ros-args", "-r", "__ns:=/sfs", *common])
