@@ -9,14 +9,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ros_helpers import dds_child_env, require_loopback_only
+from ros_helpers import dds_child_env, require_loopback_only, stop_processes
 
 REPO = Path(__file__).resolve().parents[1]
 # Keep the run hermetic: own cache, no hub access, no ultralytics network checks.
@@ -167,15 +166,7 @@ class Processes:
         return self.start([sys.executable, *code_or_module], env)
 
     def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_processes(self.procs, timeout=5)
 
 
 @pytest.fixture

@@ -431,15 +431,20 @@ class ModuleProcesses:
         return proc
 
     def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_processes(self.procs, timeout=10)
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float) -> None:
+    """SIGINT every running child, wait up to ``timeout`` each, then SIGKILL (by PID)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
 
 
 def node_args(params_file: Path, *params: str) -> list[str]:
