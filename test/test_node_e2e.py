@@ -405,3 +405,15 @@ def test_bad_configuration_exits_1_with_one_clear_line(
     assert "FATAL" in fatal[0]
     assert fragment in fatal[0]
     assert "Traceback" not in out
+
+
+def test_compressed_input_follows_a_remap_of_the_base_topic(test_params_file, dds_env, processes):
+    """image_transport rule: remapping 'image' also moves 'image/compressed'."""
+    args = node_args(test_params_file, "input_transport:=compressed")
+    node = processes.start([sys.executable, *args, "-r", "image:=/remapped/cam"], dds_env)
+    log = LineReader(node)
+    line = log.wait_for(r"waiting for images on", 120)
+    assert line is not None, log.text()
+    assert "waiting for images on /remapped/cam/compressed (compressed, sensor_data)" in line
+    node.send_signal(signal.SIGINT)
+    assert node.wait(timeout=30) == 0, log.text()
