@@ -35,7 +35,9 @@ class SegmentationResult:
 
     Attributes:
         label_map: (H, W) uint16 class ids at input resolution (0 = unidentified).
-        instance_map: (H, W) uint16, 1 + index of the mask shown at each pixel, 0 = none.
+        instance_work: (h, w) uint16 at the working resolution, 1 + index of the mask shown
+            at each pixel, 0 = none; ``instance_map`` is the same at input resolution, computed
+            on first access (only when someone wants it).
         masks: the FastSAM masks (working resolution) with boxes (xyxy, input pixels) and scores.
         mask_labels: (N,) uint16 final label of each mask.
         closed_labels: (N,) label ids voted by the closed set; purity: (N,) their vote share.
@@ -46,7 +48,7 @@ class SegmentationResult:
     """
 
     label_map: np.ndarray
-    instance_map: np.ndarray
+    instance_work: np.ndarray
     masks: MaskSet
     mask_labels: np.ndarray
     closed_labels: np.ndarray
@@ -54,6 +56,14 @@ class SegmentationResult:
     legend_revision: int
     timings: dict[str, float] = field(default_factory=dict)
     open_vocab: fusion.OpenVocabScores | None = None
+    _instance_map: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @property
+    def instance_map(self) -> np.ndarray:
+        """(H, W) uint16 instance ids at input resolution (resized once, on first access)."""
+        if self._instance_map is None:
+            self._instance_map = render.resize_labels(self.instance_work, self.label_map.shape)
+        return self._instance_map
 
 
 class _Stopwatch:
@@ -247,13 +257,14 @@ class Pipeline:
             else:
                 mask_labels = fusion.fuse(best, self.min_purity)
             clock.lap("vote_fuse")
-            label_work, inst_work = fusion.paint(masks.masks, mask_labels, class_maps[0])
+            label_work, inst_work = fusion.paint(
+                masks.masks, mask_labels, class_maps[0], areas=masks.areas
+            )
             label_map = render.resize_labels(label_work, rgb.shape[:2])
-            instance_map = render.resize_labels(inst_work, rgb.shape[:2])
             clock.lap("paint")
             return SegmentationResult(
                 label_map,
-                instance_map,
+                inst_work,
                 masks,
                 mask_labels,
                 best.labels.astype(np.uint16),

@@ -126,3 +126,15 @@ def test_mask2former_saved_with_save_pretrained_loads_through_its_processor(tmp_
     x = seen["x"][0]  # normalised by the processor: R high, B low for a red image
     assert x[0].mean() > x[1].mean()
     assert x[0].mean() > x[2].mean()
+
+
+def test_exported_backend_on_mask2former_says_it_runs_in_torch(tmp_path, caplog):
+    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.vocabularies import get_vocabulary
+    from sfs_ros.weights import build_random_mask2former
+
+    names = dict(enumerate(get_vocabulary("cityscapes").names))
+    directory = build_random_mask2former(names, tmp_path / "m2f", shortest_edge=64)
+    segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), backend="onnx")
+    assert segmenter.runner is None
+    assert "applies to FastSAM and SegFormer only" in caplog.text

@@ -96,6 +96,14 @@ class ClosedSetSegmenter:
             )
         self.model = self.model.to(device.device).eval()
         self.runner = None  # SegFormer through onnx / openvino (Mask2Former/OneFormer: torch)
+        if backend != "torch" and self.model_type != "segformer":
+            LOG.warning(
+                "backend %s applies to FastSAM and SegFormer only: closed-set model %s (%s) "
+                "runs in torch",
+                backend,
+                model_id,
+                self.model_type,
+            )
         if backend != "torch" and self.model_type == "segformer":
             from sfs_ros.models import backends
 

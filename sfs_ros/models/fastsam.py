@@ -148,10 +148,16 @@ class FastSAMMaskGenerator:
         import torch
 
         box = Letterbox.fit(rgb.shape[:2], self.imgsz, self.stride)
-        resized = cv2.resize(rgb, box.new_hw[::-1], interpolation=cv2.INTER_LINEAR)
-        padded = np.full((*box.input_hw, 3), 114, np.uint8)
-        top, left = box.pad_tl
-        padded[top : top + box.new_hw[0], left : left + box.new_hw[1]] = resized
+        resized = rgb
+        if box.new_hw != rgb.shape[:2]:
+            resized = cv2.resize(rgb, box.new_hw[::-1], interpolation=cv2.INTER_LINEAR)
+        padded = resized
+        if box.input_hw != box.new_hw:
+            padded = np.full((*box.input_hw, 3), 114, np.uint8)
+            top, left = box.pad_tl
+            padded[top : top + box.new_hw[0], left : left + box.new_hw[1]] = resized
+        if not padded.flags.writeable:  # e.g. a zero-copy view of a ROS message buffer
+            padded = padded.copy()
         tensor = torch.from_numpy(padded).to(self.device.device).permute(2, 0, 1)[None]
         tensor = tensor.half() if self.device.half else tensor.float()
         return tensor / 255.0, box
