@@ -39,7 +39,10 @@ class MaskSet:
     areas: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.areas = self.masks.reshape(len(self.masks), -1).sum(axis=1).astype(np.int64)
+        # reshape(n, -1) is refused for n == 0 (numpy cannot infer -1 from size 0), so the
+        # flat size is spelled out: a frame without masks must pass every stage.
+        flat = self.masks.reshape(len(self.masks), int(np.prod(self.masks.shape[1:])))
+        self.areas = flat.sum(axis=1, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.masks)
