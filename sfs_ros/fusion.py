@@ -7,12 +7,15 @@ Three steps run on every frame, all vectorised with numpy (no per-pixel Python w
     One histogram over (mask index x class id) gives, for every mask, its majority closed-set
     class, the fraction of its pixels holding that class (purity) and its area.
 ``fuse``
-    Picks one label per mask: the closed-set label when it is pure enough and not contradicted
-    by a stronger open-vocabulary result, else the open-vocabulary label when it clears the
-    threshold, else 0 ("unidentified").
+    Picks one label per mask. With the open-vocabulary branch off, the majority class wins
+    (the paper's closed-set mode). With it on: the closed-set label when it is pure enough and
+    not contradicted by a stronger open-vocabulary result, else the open-vocabulary label when
+    it clears the threshold, else 0 ("unidentified").
 ``paint``
-    Writes the per-mask labels into a label map the way SSA and FastSAM do: large masks first,
-    smaller masks on top, pixels covered by no mask keep the closed-set class.
+    Writes the per-mask labels into a label map. Where masks overlap, ``order`` decides which
+    one shows: ``area`` (large masks first, smaller on top, as SSA and FastSAM draw) or
+    ``confidence`` (higher FastSAM score on top, as the SFS paper orders them). Pixels covered
+    by no mask get the fallback map: the closed-set class (SSA) or 0 (the paper).
 
 Conventions: masks are a bool array ``(N, h, w)`` at the working resolution, class maps are
 integer arrays ``(h, w)`` of closed-set ids, output label ids are ``uint16`` with 0 meaning
@@ -25,7 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MaskVotes", "OpenVocabScores", "fuse", "paint", "vote"]
+__all__ = ["PAINT_ORDERS", "MaskVotes", "OpenVocabScores", "fuse", "paint", "stack_order", "vote"]
+
+# Values of ``paint.order``: which mask shows where masks overlap.
+PAINT_ORDERS = ("area", "confidence")
 
 _UINT16_MAX = int(np.iinfo(np.uint16).max)
 # How many masks ``vote`` counts per bincount (keeps its index arrays cache-sized).
@@ -154,9 +160,12 @@ def fuse(
     open_vocab: OpenVocabScores | None = None,
     threshold: float = 0.0,
 ) -> np.ndarray:
-    """Final label per mask (DESIGN §4, after the SFS paper and SSA).
+    """Final label per mask (docs/architecture.md, "Fusion"; after the SFS paper and SSA).
 
-    For every mask:
+    Without open-vocabulary results (``open_vocab`` None, the branch is off) every mask takes
+    its majority closed-set class whatever its purity: that is the paper's closed-set mode, and
+    ``min_purity`` is not used. With them, ``min_purity`` decides when the open vocabulary is
+    consulted. For every mask:
 
     * the closed-set label is kept when it is not 0, its purity is ``>= min_purity`` and the
       open vocabulary does not contradict it. A contradiction is an open-vocabulary label that
@@ -168,7 +177,8 @@ def fuse(
 
     Args:
         votes: output of :func:`vote`.
-        min_purity: purity needed to keep the closed-set label (``>=`` keeps).
+        min_purity: purity needed to keep the closed-set label without consulting the open
+            vocabulary (``>=`` keeps); only used with ``open_vocab``.
         open_vocab: per-mask open-vocabulary results, or None when that branch is off.
         threshold: minimum open-vocabulary score (``>=`` clears it).
 
@@ -183,10 +193,9 @@ def fuse(
     n = closed.shape[0]
     if purity.shape != (n,):
         raise ValueError(f"votes.purity must have shape ({n},), got {purity.shape}")
-    keep = (purity >= min_purity) & (closed != 0)
-
     if open_vocab is None:
-        return np.where(keep, closed, 0).astype(np.uint16)
+        return closed.astype(np.uint16)
+    keep = (purity >= min_purity) & (closed != 0)
 
     open_labels = _as_label_ids(open_vocab.labels, "open_vocab.labels")
     scores = np.asarray(open_vocab.scores, dtype=np.float32)
@@ -220,17 +229,43 @@ def _mask_areas(flat: np.ndarray) -> np.ndarray:
     return np.count_nonzero(flat, axis=1).astype(np.int64)
 
 
+def stack_order(
+    areas: np.ndarray, scores: np.ndarray | None = None, order: str = "area"
+) -> np.ndarray:
+    """Mask indices from the top of the stack (shown where masks overlap) to the bottom.
+
+    ``area``: smallest area on top (SSA / FastSAM). ``confidence``: highest score on top (the
+    SFS paper). Ties go to the **lower index** (FastSAM's masks come in score order).
+    """
+    areas = np.asarray(areas, dtype=np.int64)
+    index = np.arange(areas.shape[0])
+    if order == "area":
+        return np.lexsort((index, areas))
+    if order == "confidence":
+        if scores is None:
+            raise ValueError("paint order 'confidence' needs the mask scores")
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != areas.shape:
+            raise ValueError(f"scores must have shape {areas.shape}, got {scores.shape}")
+        return np.lexsort((index, -scores))
+    raise ValueError(f"paint order '{order}' is not one of {', '.join(PAINT_ORDERS)}")
+
+
 def paint(
     masks: np.ndarray,
     mask_labels: np.ndarray,
     class_map: np.ndarray,
     areas: np.ndarray | None = None,
+    *,
+    order: str = "area",
+    scores: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Paint per-mask labels into a label map and an instance map (SSA / FastSAM rule).
+    """Paint per-mask labels into a label map and an instance map.
 
-    Masks are painted largest area first, so a smaller mask wins where masks overlap. Among
-    masks of equal area the one with the **lower index** ends on top. Pixels covered by no mask
-    keep ``class_map``'s id. A mask labelled 0 paints 0 (unidentified) over the closed-set class.
+    Where masks overlap, the one on top of :func:`stack_order` shows: with ``order="area"``
+    (SSA / FastSAM) the smaller mask, with ``order="confidence"`` (SFS paper) the higher
+    ``scores``; ties go to the **lower index**. Pixels covered by no mask keep ``class_map``'s
+    id (pass zeros for "unidentified"). A mask labelled 0 paints 0 over the fallback.
 
     Implementation: every mask gets a priority weight (``N`` for the winner-most mask down to 1)
     and the per-pixel maximum over the masks is taken in blocks of masks, which bounds scratch
@@ -242,6 +277,8 @@ def paint(
         class_map: ``(h, w)`` integer closed-set ids in ``[0, 65535]`` (the fallback label).
         areas: optional ``(N,)`` pixel counts of the masks (e.g. ``MaskVotes.areas``) to skip
             recounting them; must equal the true counts.
+        order: ``area`` or ``confidence`` (:data:`PAINT_ORDERS`).
+        scores: ``(N,)`` mask confidences, needed for ``order="confidence"``.
 
     Returns:
         ``(label_map, instance_map)``, both ``(h, w)`` uint16. ``instance_map`` holds
@@ -273,10 +310,9 @@ def paint(
     if areas.shape != (n,):
         raise ValueError(f"areas must have shape ({n},), got {areas.shape}")
 
-    # Winner order: smallest area first, then lowest index (lexsort is stable on the index).
-    order = np.lexsort((np.arange(n), areas))
+    top_first = stack_order(areas, scores, order)
     weight = np.empty(n, np.uint16)
-    weight[order] = np.arange(n, 0, -1, dtype=np.uint16)  # winner-most mask gets weight n
+    weight[top_first] = np.arange(n, 0, -1, dtype=np.uint16)  # the top mask gets weight n
 
     best = np.zeros(h * w, np.uint16)  # 0 = no mask
     scratch = np.empty((min(_PAINT_BLOCK, n), h * w), np.uint16)

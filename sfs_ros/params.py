@@ -31,6 +31,7 @@ class ParamSpec:
     min: float | None = None
     max: float | None = None
     live: bool = False
+    step: int | None = None  # integers only: value - min must be a multiple of it
 
     @property
     def kind(self) -> type:
@@ -56,13 +57,32 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("half", False, "FP16 on CUDA (ignored on the CPU)"),
     ParamSpec(
+        "openvino_precision",
+        "f32",
+        "inference precision of backend openvino: f32 (matches torch; default) | bf16 (faster "
+        "on CPUs with AMX/AVX512-bf16, masks differ from torch: see docs/parity.md)",
+        ("f32", "bf16"),
+    ),
+    ParamSpec(
         "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256
     ),
     ParamSpec(
         "fastsam.model", "FastSAM-s.pt", "FastSAM / YOLOv8-seg checkpoint (path or release name)"
     ),
     ParamSpec(
-        "fastsam.imgsz", 640, "network input size (long side, multiple of 32)", min=64, max=2048
+        "fastsam.imgsz",
+        640,
+        "network input size (long side; a multiple of 32, the network stride)",
+        min=64,
+        max=2048,
+        step=32,
+    ),
+    ParamSpec(
+        "fastsam.mask_resolution",
+        "work",
+        "work (masks, vote and paint at 1/4 of the network input, label map upsampled: fast) | "
+        "input (masks decoded at input resolution like ultralytics' retina masks: sharp edges)",
+        ("work", "input"),
     ),
     ParamSpec("fastsam.conf", 0.4, "mask confidence threshold", min=0.0, max=1.0, live=True),
     ParamSpec("fastsam.iou", 0.9, "NMS IoU threshold", min=0.0, max=1.0, live=True),
@@ -81,10 +101,26 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "closed_set.min_purity",
         0.5,
-        "keep a mask's closed-set class when at least this fraction of it votes for it",
+        "with the open-vocabulary branch on: a mask whose majority closed-set class holds less "
+        "than this share of its pixels is named by the open vocabulary (or 0); with it off the "
+        "majority class always wins (the paper's closed-set mode)",
         min=0.0,
         max=1.0,
         live=True,
+    ),
+    ParamSpec(
+        "paint.order",
+        "area",
+        "which mask shows where masks overlap: area (smaller on top, as SSA and FastSAM draw) "
+        "| confidence (higher FastSAM score on top, as the SFS paper orders them)",
+        ("area", "confidence"),
+    ),
+    ParamSpec(
+        "paint.uncovered",
+        "unidentified",
+        "pixels covered by no mask: unidentified (0; the paper: a pixel gets the label of the "
+        "mask covering it) | closed_set (the closed-set class, as SSA does)",
+        ("unidentified", "closed_set"),
     ),
     ParamSpec(
         "open_vocab.enabled", False, "name masks with CLIP on a background thread", live=True
@@ -105,6 +141,13 @@ PARAMS: tuple[ParamSpec, ...] = (
         live=True,
     ),
     ParamSpec("open_vocab.templates", list(DEFAULT_TEMPLATES), "prompt templates ({} = name)"),
+    ParamSpec(
+        "open_vocab.crop_background",
+        "mean",
+        "crop mode: pixels of a mask's crop outside the mask become CLIP's mean colour (mean) "
+        "or keep the image (image); the crop then goes through open_clip's own preprocessing",
+        ("mean", "image"),
+    ),
     ParamSpec(
         "open_vocab.rate_hz",
         1.0,
@@ -210,6 +253,12 @@ def validate(name: str, value: Any) -> Any:
         raise ConfigError(f"{name}: {value} is below the minimum {spec.min}")
     if spec.max is not None and value > spec.max:
         raise ConfigError(f"{name}: {value} is above the maximum {spec.max}")
+    if spec.step and (value - int(spec.min or 0)) % spec.step:
+        below = value - (value - int(spec.min or 0)) % spec.step
+        raise ConfigError(
+            f"{name}: {value} is not a multiple of {spec.step} (use {below} or "
+            f"{below + spec.step})"
+        )
     return value
 
 

@@ -89,6 +89,8 @@ class Pipeline:
         "fastsam.iou",
         "fastsam.max_masks",
         "closed_set.min_purity",
+        "paint.order",
+        "paint.uncovered",
         *OPEN_VOCAB_LIVE_KEYS,
     )
 
@@ -99,9 +101,12 @@ class Pipeline:
         registry: LabelRegistry,
         *,
         min_purity: float = 0.5,
+        paint_order: str = "area",
+        uncovered: str = "unidentified",
         random_weights: Sequence[str] = (),
         device: str = "cpu",
         open_vocab: OpenVocabBranch | None = None,
+        open_vocab_sync: bool = False,
     ) -> None:
         if not segmenters:
             raise ValueError("at least one closed-set segmenter is needed")
@@ -109,20 +114,31 @@ class Pipeline:
         self.segmenters = list(segmenters)
         self.registry = registry
         self.min_purity = float(min_purity)
+        self.paint_order = validate("paint.order", paint_order)
+        self.uncovered = validate("paint.uncovered", uncovered)
         self.random_weights = tuple(random_weights)
         self.device = device
         self._luts = [registry.closed_set_lut(i) for i in range(len(self.segmenters))]
         # Open-vocabulary branch (None when open_vocab.enabled was false at start). With
-        # open_vocab_sync the CLIP pass runs inline on every frame (sfs-segment); otherwise
-        # on the branch's background worker, at most open_vocab.rate_hz times a second.
+        # open_vocab_sync the CLIP pass runs inline on every frame (offline: sfs-segment,
+        # sfs-eval); otherwise on the branch's background worker, at most open_vocab.rate_hz
+        # times a second (the node).
         self.open_vocab = open_vocab
-        self.open_vocab_sync = False
+        self.open_vocab_sync = bool(open_vocab_sync)
         self._lock = threading.Lock()
 
     # --------------------------------------------------------------------------- building
     @classmethod
-    def from_config(cls, config: dict[str, Any], warmup: bool = True) -> Pipeline:
-        """Load every model named by a validated config (see :func:`sfs_ros.params.load_config`)."""
+    def from_config(
+        cls, config: dict[str, Any], warmup: bool = True, *, offline: bool = False
+    ) -> Pipeline:
+        """Load every model named by a validated config (see :func:`sfs_ros.params.load_config`).
+
+        ``offline`` (sfs-segment, sfs-eval): the open-vocabulary branch runs inline on every
+        frame, so its labels land in that frame's output and do not depend on timing; call
+        :meth:`reset_sequence` between unrelated images. Otherwise (the node) it runs on a
+        background thread at most ``open_vocab.rate_hz`` times a second.
+        """
         from sfs_ros.models.backends import check_backend
         from sfs_ros.models.closed_set import ClosedSetSegmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
@@ -143,8 +159,10 @@ class Pipeline:
             conf=config["fastsam.conf"],
             iou=config["fastsam.iou"],
             max_masks=config["fastsam.max_masks"],
+            mask_resolution=config["fastsam.mask_resolution"],
             backend=backend,
             threads=config["num_threads"],
+            openvino_precision=config["openvino_precision"],
         )
         model_ids = [m.strip() for m in config["closed_set.model"].split(",") if m.strip()]
         vocab_names = [v.strip() for v in config["closed_set.vocabulary"].split(",")]
@@ -157,7 +175,13 @@ class Pipeline:
             )
         segmenters = [
             ClosedSetSegmenter(
-                mid, device, voc, allow_random, backend=backend, threads=config["num_threads"]
+                mid,
+                device,
+                voc,
+                allow_random,
+                backend=backend,
+                threads=config["num_threads"],
+                openvino_precision=config["openvino_precision"],
             )
             for mid, voc in zip(model_ids, vocab_names, strict=True)
         ]
@@ -184,17 +208,21 @@ class Pipeline:
             segmenters,
             registry,
             min_purity=config["closed_set.min_purity"],
+            paint_order=config["paint.order"],
+            uncovered=config["paint.uncovered"],
             random_weights=[what for what, _ in random_parts],
             device=device.device,
             open_vocab=open_vocab,
+            open_vocab_sync=offline,
         )
         if warmup:
             pipeline.warmup()
         return pipeline
 
     def warmup(self) -> None:
-        """Run the per-frame models once on a blank frame (the open-vocabulary worker is not
-        fed a blank frame: its first real pass encodes the vocabulary)."""
+        """Run the per-frame models once on a blank frame, which usually yields no mask at all
+        (every stage accepts that). The open-vocabulary worker is not fed the blank frame: its
+        first real pass encodes the vocabulary."""
         branch, self.open_vocab = self.open_vocab, None
         try:
             self.process(np.zeros((480, 640, 3), np.uint8))
@@ -220,6 +248,10 @@ class Pipeline:
         with self._lock:
             if name == "closed_set.min_purity":
                 self.min_purity = value
+            elif name == "paint.order":
+                self.paint_order = value
+            elif name == "paint.uncovered":
+                self.uncovered = value
             else:
                 setattr(self.mask_generator, name.split(".", 1)[1], value)
 
@@ -257,8 +289,16 @@ class Pipeline:
             else:
                 mask_labels = fusion.fuse(best, self.min_purity)
             clock.lap("vote_fuse")
+            fallback = class_maps[0]
+            if self.uncovered == "unidentified":
+                fallback = np.zeros(work_hw, np.uint16)
             label_work, inst_work = fusion.paint(
-                masks.masks, mask_labels, class_maps[0], areas=masks.areas
+                masks.masks,
+                mask_labels,
+                fallback,
+                areas=masks.areas,
+                order=self.paint_order,
+                scores=masks.scores,
             )
             label_map = render.resize_labels(label_work, rgb.shape[:2])
             clock.lap("paint")
@@ -273,6 +313,12 @@ class Pipeline:
                 clock.total(),
                 open_scores,
             )
+
+    def reset_sequence(self) -> None:
+        """The next frame starts a new sequence (another image or video): open-vocabulary mask
+        tracks are forgotten so no label travels between unrelated frames."""
+        if self.open_vocab is not None:
+            self.open_vocab.reset_sequence()
 
     def legend_dict(self) -> dict:
         """The current legend (``legend.json`` document)."""

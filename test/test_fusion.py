@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sfs_ros.fusion import MaskVotes, OpenVocabScores, fuse, paint, vote
+from sfs_ros.fusion import MaskVotes, OpenVocabScores, fuse, paint, stack_order, vote
 
 # ----------------------------------------------------------------------------- naive oracle
 
@@ -42,7 +42,9 @@ def oracle_vote(masks, class_map):
 def oracle_fuse(
     closed, purity, min_purity, *, open_labels=None, scores=None, closed_scores=None, threshold=0.0
 ):
-    """Per mask, the DESIGN §4 rule written out with if/else."""
+    """Per mask, the fusion rule written out with if/else (docs/architecture.md, "Fusion")."""
+    if open_labels is None:  # branch off: the majority class wins whatever its purity
+        return [int(c) for c in closed]
     result = []
     for i in range(len(closed)):
         c = int(closed[i])
@@ -228,12 +230,23 @@ def _open(labels, scores, closed_scores):
     )
 
 
-def test_fuse_closed_only_purity_threshold_inclusive():
+def test_fuse_closed_only_majority_wins_whatever_the_purity():
+    """The paper's closed-set mode: with the open-vocabulary branch off min_purity is unused."""
+    votes = _votes([4, 4, 4, 0], [0.5, 0.49, 0.05, 1.0])
+    for min_purity in (0.0, 0.5, 1.0):
+        out = fuse(votes, min_purity=min_purity)
+        assert out.dtype == np.uint16
+        assert out.tolist() == [4, 4, 4, 0]
+
+
+def test_fuse_purity_threshold_inclusive_decides_when_open_vocab_is_consulted():
     votes = _votes([4, 4, 4, 0], [0.5, 0.49, 0.75, 1.0])
-    out = fuse(votes, min_purity=0.5)
-    assert out.dtype == np.uint16
-    # exactly at the threshold keeps; below drops; a closed label 0 is never kept
-    assert out.tolist() == [4, 0, 4, 0]
+    no_result = _open([0, 0, 0, 0], [np.nan] * 4, [np.nan] * 4)
+    # exactly at the threshold keeps; below asks the open vocabulary (no result here → 0);
+    # a closed label 0 is never kept
+    assert fuse(votes, 0.5, no_result, threshold=0.2).tolist() == [4, 0, 4, 0]
+    named = _open([9, 9, 9, 9], [0.3] * 4, [0.4, np.nan, 0.4, np.nan])
+    assert fuse(votes, 0.5, named, threshold=0.2).tolist() == [4, 9, 4, 9]
 
 
 def test_fuse_purity_exactly_at_threshold_from_vote():
@@ -241,8 +254,10 @@ def test_fuse_purity_exactly_at_threshold_from_vote():
     masks = np.ones((1, 1, 4), dtype=bool)
     votes = vote(masks, class_map, num_classes=6)
     assert votes.purity.tolist() == [0.75]
-    assert fuse(votes, min_purity=0.75).tolist() == [2]
-    assert fuse(votes, min_purity=0.7500001).tolist() == [0]
+    no_result = _open([0], [np.nan], [np.nan])
+    assert fuse(votes, 0.75, no_result).tolist() == [2]
+    assert fuse(votes, 0.7500001, no_result).tolist() == [0]
+    assert fuse(votes, 0.7500001).tolist() == [2]  # branch off: majority wins
 
 
 def test_fuse_open_vocab_cases():
@@ -409,3 +424,90 @@ def test_vote_fuse_paint_end_to_end(seed):
     )
     exp_map, _ = oracle_paint(masks, exp_labels, class_map)
     np.testing.assert_array_equal(label_map, exp_map)
+
+
+# ----------------------------------------------------------------------------- paint order
+def test_paint_confidence_order_puts_higher_score_on_top():
+    masks = np.zeros((2, 4, 4), bool)
+    masks[0, :, :] = True  # large, low score
+    masks[1, 1:3, 1:3] = True  # small, high score... then swapped below
+    labels = np.array([5, 7])
+    class_map = np.zeros((4, 4), np.int64)
+    by_area, _ = paint(masks, labels, class_map, order="area")
+    assert by_area[1, 1] == 7  # smaller on top
+    by_conf, inst = paint(masks, labels, class_map, order="confidence", scores=np.array([0.9, 0.5]))
+    assert by_conf[1, 1] == 5 and inst[1, 1] == 1  # higher score on top, even though larger
+    by_conf2, _ = paint(masks, labels, class_map, order="confidence", scores=np.array([0.5, 0.9]))
+    assert by_conf2[1, 1] == 7
+    # equal scores: the lower index ends on top
+    tie, _ = paint(masks, labels, class_map, order="confidence", scores=np.array([0.5, 0.5]))
+    assert tie[1, 1] == 5
+
+
+def test_stack_order_errors():
+    with pytest.raises(ValueError, match="scores"):
+        stack_order(np.array([1, 2]), None, "confidence")
+    with pytest.raises(ValueError, match="not one of"):
+        stack_order(np.array([1, 2]), np.array([0.1, 0.2]), "random")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_paint_confidence_matches_oracle(seed):
+    masks, class_map = random_scene(seed)
+    n = masks.shape[0]
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 400, n)
+    scores = rng.choice(np.array([0.2, 0.4, 0.6, 0.8], np.float32), n)  # with ties
+    label_map, instance_map = paint(masks, labels, class_map, order="confidence", scores=scores)
+    h, w = class_map.shape
+    exp = class_map.astype(np.int64).copy()
+    exp_inst = np.zeros((h, w), np.int64)
+    # paint lowest score first; among equal scores the higher index first (lower ends on top)
+    for i in sorted(range(n), key=lambda j: (scores[j], -j)):
+        exp[masks[i]] = labels[i]
+        exp_inst[masks[i]] = i + 1
+    np.testing.assert_array_equal(label_map, exp)
+    np.testing.assert_array_equal(instance_map, exp_inst)
+
+
+# ----------------------------------------------------------------------------- SSA parity
+def _ssa_recipe(masks: np.ndarray, class_map: np.ndarray) -> np.ndarray:
+    """Semantic-Segment-Anything's closed-set fusion, written with torch as SSA does: start
+    from the semantic map, visit the masks by area (largest first, stable), and paint each
+    with the top-1 class of ``torch.bincount`` over its pixels."""
+    import torch
+
+    classes = torch.from_numpy(class_map.astype(np.int64))
+    out = classes.clone()
+    order = sorted(range(len(masks)), key=lambda i: -int(masks[i].sum()))
+    for i in order:
+        valid = torch.from_numpy(masks[i])
+        top1 = torch.bincount(classes[valid].flatten()).topk(1).indices
+        out[valid] = top1
+    return out.numpy()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_vote_fuse_paint_equals_ssa_recipe(seed):
+    """Our vectorised vote → fuse (branch off) → paint(area, closed-set fallback) gives the
+    same map as SSA's per-mask loop (scenes without count ties or equal areas, where SSA's
+    choice depends on torch's topk/sort internals)."""
+    rng = np.random.default_rng(500 + seed)
+    h, w, n = 48, 64, 12
+    class_map = rng.integers(0, 6, (h, w))
+    class_map[:24, :] = rng.choice([1, 1, 1, 2], (24, w))  # regions with clear majorities
+    masks = np.zeros((n, h, w), bool)
+    for i in range(n):
+        y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
+        masks[i, y0 : y0 + rng.integers(4, h - y0), x0 : x0 + rng.integers(4, w - x0)] = True
+    areas = masks.sum(axis=(1, 2))
+    counts = np.stack([np.bincount(class_map[m], minlength=6) for m in masks])
+    top2 = np.sort(counts, axis=1)[:, -2:]
+    usable = (top2[:, 1] > top2[:, 0]) & (np.unique(areas).size == n)
+    masks = masks[usable] if np.unique(areas).size == n else masks[:0]
+    votes = vote(masks, class_map, num_classes=6)
+    labels = fuse(votes, min_purity=0.5)
+    ours, _ = paint(masks, labels, class_map, areas=votes.areas, order="area")
+    ssa = _ssa_recipe(masks, class_map)
+    assert len(masks) >= 3
+    np.testing.assert_array_equal(ours, ssa)

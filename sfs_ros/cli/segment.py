@@ -101,13 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     from sfs_ros.pipeline import Pipeline
 
     try:
-        pipeline = Pipeline.from_config(config)
+        # Offline: CLIP names masks on every frame, inline (no background worker), so the
+        # open-vocabulary labels land in the PNGs and legend.json of that same frame.
+        pipeline = Pipeline.from_config(config, offline=True)
     except (WeightsNotFoundError, ConfigError, ValueError) as exc:
         print(f"sfs-segment: error: {exc}", file=sys.stderr)
         return 1
-    # Offline runs name masks with CLIP on every frame (inline, no background worker), so the
-    # open-vocabulary labels land in the PNGs and legend.json of that same frame.
-    pipeline.open_vocab_sync = True
     total = sum(
         min(count_frames(f) // args.video_stride or 1, args.max_frames or 10**9) for f in files
     )
@@ -115,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=total, unit="frame", disable=args.no_progress, file=sys.stderr)
     try:
         for path in files:
+            pipeline.reset_sequence()  # mask tracks follow a video, never jump between files
             for frame in iter_frames(path, args.max_frames, args.video_stride):
                 result = pipeline.process(frame.rgb)
                 write_frame_outputs(

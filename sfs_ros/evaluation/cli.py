@@ -155,12 +155,18 @@ class PipelinePredictor:
         from sfs_ros.pipeline import Pipeline
 
         cfg = load_config(config, list(overrides))
-        return cls(Pipeline.from_config(cfg))
+        # Dataset images are unrelated: the open-vocabulary branch runs inline on every image
+        # (offline) and its mask tracks are reset per image (__call__), so scores never depend
+        # on timing or on the order of the images.
+        return cls(Pipeline.from_config(cfg, offline=True))
 
     def __call__(self, stem: str, rgb: np.ndarray | None) -> np.ndarray:
         """Label map of one image (uint16 ids at input resolution)."""
         if rgb is None:
             raise ValueError("PipelinePredictor needs the image pixels")
+        reset = getattr(self.pipeline, "reset_sequence", None)
+        if callable(reset):
+            reset()
         result = self.pipeline.process(rgb)
         timings = getattr(result, "timings", None)
         self.last_timings = (

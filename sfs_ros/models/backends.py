@@ -25,6 +25,7 @@ from sfs_ros.runtime import LOG
 
 BACKENDS = ("torch", "onnx", "openvino", "tensorrt")
 _MODULES = {"onnx": "onnxruntime", "openvino": "openvino"}
+OPENVINO_PRECISIONS = ("f32", "bf16")  # values of the openvino_precision parameter
 
 
 def available_backends() -> list[str]:
@@ -117,6 +118,9 @@ class ExportedNetwork:
         name: file-name stem of the exports (model name + weights hash).
         input_name / output_names: graph names; ``__call__`` returns outputs in this order.
         threads: CPU threads (0 = all cores).
+        openvino_precision: ``f32`` or ``bf16``, set explicitly as OpenVINO's inference
+            precision hint. Without a hint OpenVINO runs bf16 on CPUs with AMX / AVX512-bf16,
+            which moves FastSAM masks away from torch's (docs/parity.md); f32 matches torch.
     """
 
     def __init__(
@@ -128,8 +132,15 @@ class ExportedNetwork:
         output_names: Sequence[str],
         *,
         threads: int = 0,
+        openvino_precision: str = "f32",
     ) -> None:
         check_backend(backend, "cpu")
+        if openvino_precision not in OPENVINO_PRECISIONS:
+            raise ConfigError(
+                f"openvino_precision '{openvino_precision}' is not one of "
+                f"{', '.join(OPENVINO_PRECISIONS)}"
+            )
+        self.openvino_precision = openvino_precision
         if backend == "torch":
             raise ValueError("ExportedNetwork is for exported backends; run torch directly")
         self.backend = backend
@@ -186,7 +197,11 @@ class ExportedNetwork:
         compiled = core.compile_model(
             str(path),
             "CPU",
-            {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"},
+            {
+                "INFERENCE_NUM_THREADS": self.threads,
+                "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": self.openvino_precision,
+            },
         )
         request = compiled.create_infer_request()
         outputs = [compiled.output(n) for n in self.output_names]

@@ -1,15 +1,15 @@
 """Closed-set semantic segmenters over transformers: one full-image class map per frame.
 
-SegFormer (the real-time default) runs with a lean cv2 preprocessing equivalent to its image
-processor; Mask2Former / OneFormer (the paper's choice) go through their processors'
-semantic post-processing. Input is always RGB.
+SegFormer (the real-time default) runs with a lean preprocessing equal to its transformers image
+processor (torchvision's antialiased bilinear resize of the uint8 image, then rescale and
+normalise; test/test_parity.py compares the class maps); Mask2Former / OneFormer (the paper's
+choice) go through their processors' semantic post-processing. Input is always RGB.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from sfs_ros.runtime import LOG, DeviceChoice
@@ -64,6 +64,7 @@ class ClosedSetSegmenter:
         *,
         backend: str = "torch",
         threads: int = 0,
+        openvino_precision: str = "f32",
     ) -> None:
         import torch
         from transformers import AutoConfig
@@ -115,6 +116,7 @@ class ClosedSetSegmenter:
                 "pixel_values",
                 ("logits",),
                 threads=threads,
+                openvino_precision=openvino_precision,
             )
         LOG.info(
             "closed-set %s (%s, %d classes, vocabulary %s) loaded on %s",
@@ -135,17 +137,31 @@ class ClosedSetSegmenter:
             mean, std = proc.image_mean, proc.image_std
         except (OSError, KeyError, TypeError):
             self.input_hw, mean, std = (512, 512), IMAGENET_MEAN, IMAGENET_STD
-        self.mean = np.asarray(mean, np.float32) * 255.0
-        self.std = np.asarray(std, np.float32) * 255.0
-
-    def preprocess(self, rgb: np.ndarray) -> object:
-        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor (SegFormer path)."""
         import torch
 
-        resized = cv2.resize(rgb, self.input_hw[::-1], interpolation=cv2.INTER_LINEAR)
-        normed = (resized.astype(np.float32) - self.mean) / self.std
-        tensor = torch.from_numpy(normed.transpose(2, 0, 1).copy())[None]
-        return tensor.to(self.device.device, dtype=self.model.dtype)
+        self.mean_t = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
+        self.std_t = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0
+
+    def preprocess(self, rgb: np.ndarray) -> object:
+        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor (SegFormer path).
+
+        Resized as the transformers image processor does: bilinear with antialiasing on the
+        uint8 image (a plain bilinear resize aliases on down-scaled photos and changes the
+        class of 3-17 % of the pixels, docs/parity.md).
+        """
+        import torch
+        from torchvision.transforms.v2 import InterpolationMode
+        from torchvision.transforms.v2 import functional as tvf
+
+        if not rgb.flags.writeable:  # e.g. a zero-copy view of a ROS message buffer
+            rgb = rgb.copy()
+        image = torch.from_numpy(rgb).permute(2, 0, 1)
+        if tuple(image.shape[1:]) != self.input_hw:
+            image = tvf.resize(
+                image, list(self.input_hw), interpolation=InterpolationMode.BILINEAR, antialias=True
+            )
+        normed = (image.float() - self.mean_t) / self.std_t
+        return normed[None].to(self.device.device, dtype=self.model.dtype)
 
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB image."""

@@ -1,10 +1,20 @@
 """FastSAM mask generator: one CNN pass → class-agnostic masks at a working resolution.
 
 Loads any ultralytics FastSAM / YOLOv8-seg checkpoint through ``ultralytics.FastSAM`` once,
-then runs a lean predictor: letterbox → forward → NMS → FastSAM's full-image-box rule →
-masks assembled from the prototypes at 1/4 of the network resolution (the *working
-resolution*). Full-resolution masks are never materialised; the pipeline votes and paints at
-the working resolution and upsamples only the final label map.
+then runs a lean predictor: letterbox → forward → NMS → masks → FastSAM's full-image-box rule.
+``mask_resolution`` picks where the masks are decoded:
+
+``work`` (default)
+    from the prototypes at 1/4 of the network resolution (the *working resolution*); the
+    pipeline votes and paints there and upsamples only the final label map. Fast; edges are as
+    coarse as the prototypes.
+``input``
+    at the input image's resolution with ultralytics' own ``process_mask_native`` (what
+    ``retina_masks=True`` does), so masks and boxes equal ultralytics' FastSAM predictor on the
+    same weights (test/test_parity.py). Sharp edges, several times the post-processing cost.
+
+As in ultralytics' FastSAM predictor, masks are cropped to their network boxes, masks left
+without pixels are dropped, and the border snap / full-image-box rule changes only the boxes.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import numpy as np
 
 from sfs_ros.runtime import LOG, DeviceChoice, import_ultralytics
 
+MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
 BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapped to it
 FULL_BOX_IOU = 0.9  # FastSAM: boxes with IoU > 0.9 against the whole image become the full box
 
@@ -96,8 +107,10 @@ class FastSAMMaskGenerator:
         conf: float = 0.4,
         iou: float = 0.9,
         max_masks: int = 100,
+        mask_resolution: str = "work",
         backend: str = "torch",
         threads: int = 0,
+        openvino_precision: str = "f32",
     ) -> None:
         import torch
 
@@ -110,6 +123,12 @@ class FastSAMMaskGenerator:
         self.conf = float(conf)
         self.iou = float(iou)
         self.max_masks = int(max_masks)
+        if mask_resolution not in MASK_RESOLUTIONS:
+            raise ValueError(
+                f"fastsam.mask_resolution '{mask_resolution}' is not one of "
+                f"{', '.join(MASK_RESOLUTIONS)}"
+            )
+        self.mask_resolution = mask_resolution
         wrapper = FastSAM(weights)
         net = wrapper.model
         if not isinstance(net, torch.nn.Module):
@@ -135,13 +154,15 @@ class FastSAMMaskGenerator:
                 "images",
                 ("preds", "proto"),
                 threads=threads,
+                openvino_precision=openvino_precision,
             )
         self.last_timings: dict[str, float] = {}  # ms of the last call: preprocess/forward/post
         LOG.info(
-            "FastSAM %s loaded on %s (imgsz %d, backend %s)",
+            "FastSAM %s loaded on %s (imgsz %d, masks at %s resolution, backend %s)",
             weights,
             device.device,
             self.imgsz,
+            mask_resolution,
             backend,
         )
 
@@ -180,36 +201,65 @@ class FastSAMMaskGenerator:
     def postprocess(
         self, preds: object, proto: object, box: Letterbox, image_hw: tuple[int, int]
     ) -> MaskSet:
-        """NMS, full-image-box rule and prototype masks at the working resolution."""
+        """NMS, masks (at the working or input resolution) and the full-image-box rule."""
         import torch
+        from ultralytics.utils import ops
 
         with torch.inference_mode():
             boxes, scores, coeffs = class_agnostic_nms(
                 preds.float(), self.num_classes, self.conf, self.iou, self.max_masks
             )
             proto = proto[0].float()
-            ph, pw = proto.shape[1:]
-            ratio = ph / box.input_hw[0]  # prototype pixels per network pixel (1/4)
-            top, left = box.pad_tl
-            r0, c0 = round(top * ratio), round(left * ratio)
-            wh = max(1, round(box.new_hw[0] * ratio)), max(1, round(box.new_hw[1] * ratio))
-            work_hw = (min(wh[0], ph - r0), min(wh[1], pw - c0))
+            geometry = self._work_geometry(proto.shape[1:], box, image_hw)
+            work_hw = geometry[2]
             if scores.shape[0] == 0:
                 return MaskSet.empty(image_hw, work_hw)
-            boxes[:, [0, 2]] -= left  # remove the letterbox padding
-            boxes[:, [1, 3]] -= top
-            boxes /= box.scale  # → input pixels
-            boxes = _full_box_rule(boxes, image_hw)
-            crop = proto[:, r0 : r0 + work_hw[0], c0 : c0 + work_hw[1]]
-            logits = (coeffs @ crop.reshape(crop.shape[0], -1)).reshape(-1, *work_hw)
-            masks = logits > 0  # sigmoid(x) > 0.5
-            _crop_to_boxes(masks, boxes, image_hw)
+            # Network pixels → input pixels, exactly as ultralytics scales its boxes.
+            boxes = ops.scale_boxes(box.input_hw, boxes.clone(), image_hw)
+            if self.mask_resolution == "input":
+                masks = ops.process_mask_native(proto, coeffs, boxes, image_hw).bool()
+            else:
+                masks = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
+            keep = masks.flatten(1).any(1)  # ultralytics drops masks left without pixels
+            if not bool(keep.all()):
+                masks, boxes, scores = masks[keep], boxes[keep], scores[keep]
+            if scores.shape[0] == 0:
+                return MaskSet.empty(image_hw, work_hw)
             return MaskSet(
                 masks.cpu().numpy(),
-                boxes.cpu().numpy().astype(np.float32),
+                _full_box_rule(boxes, image_hw).cpu().numpy().astype(np.float32),
                 scores.cpu().numpy().astype(np.float32),
                 image_hw,
             )
+
+    def _work_geometry(
+        self, proto_hw: tuple[int, int], box: Letterbox, image_hw: tuple[int, int]
+    ) -> tuple[int, int, tuple[int, int]]:
+        """(row, column) of the image's corner on the prototype grid and the masks' (h, w):
+        the un-padded prototype grid (``work``) or the input image (``input``)."""
+        ph, pw = proto_hw
+        ratio = ph / box.input_hw[0]  # prototype pixels per network pixel (1/4)
+        r0, c0 = round(box.pad_tl[0] * ratio), round(box.pad_tl[1] * ratio)
+        if self.mask_resolution == "input":
+            return r0, c0, (int(image_hw[0]), int(image_hw[1]))
+        wh = max(1, round(box.new_hw[0] * ratio)), max(1, round(box.new_hw[1] * ratio))
+        return r0, c0, (min(wh[0], ph - r0), min(wh[1], pw - c0))
+
+    @staticmethod
+    def _work_masks(
+        proto: object,
+        coeffs: object,
+        boxes: object,
+        image_hw: tuple[int, int],
+        geometry: tuple[int, int, tuple[int, int]],
+    ) -> object:
+        """Masks on the un-padded prototype grid, cropped to their boxes (input pixels)."""
+        r0, c0, work_hw = geometry
+        crop = proto[:, r0 : r0 + work_hw[0], c0 : c0 + work_hw[1]]
+        logits = (coeffs @ crop.reshape(crop.shape[0], -1)).reshape(-1, *work_hw)
+        masks = logits > 0  # sigmoid(x) > 0.5
+        _crop_to_boxes(masks, boxes, image_hw)
+        return masks
 
     def __call__(self, rgb: np.ndarray) -> MaskSet:
         """Masks for one RGB uint8 image (H, W, 3)."""

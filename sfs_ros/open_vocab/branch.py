@@ -116,6 +116,7 @@ class OpenVocabBranch:
             templates=config["open_vocab.templates"],
             allow_random=allow_random,
             mode=config.get("open_vocab.mode", "crop"),
+            crop_background=config.get("open_vocab.crop_background", "mean"),
         )
         captioner = None
         if config["open_vocab.captioner"]:
@@ -163,6 +164,11 @@ class OpenVocabBranch:
                 self.tracks.max_missed = int(value)
             elif key == "match_iou":
                 self.tracks.match_iou = float(value)
+
+    def reset_sequence(self) -> None:
+        """Forget every mask track: the next frame does not continue the previous one (a new
+        image of a batch, a new video). Labels never travel between unrelated images."""
+        self.tracks.reset()
 
     def candidate_names(self) -> list[str]:
         """Closed-set names, then ``open_vocab.vocabulary``, then caption nouns (deduplicated)."""

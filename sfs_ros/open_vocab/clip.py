@@ -55,6 +55,8 @@ MIN_MASK_PIXELS = 4
 TEXT_BATCH = 128  # prompts per text-encoder call; cancellation is checked between calls
 # open_vocab.mode values: masked crops in one batch, or one whole-image forward + patch pooling.
 MODES = ("crop", "dense")
+# open_vocab.crop_background values: what the pixels of a crop outside its mask show.
+CROP_BACKGROUNDS = ("mean", "image")
 # Masks converted to float per chunk when computing their patch coverage (bounds memory).
 COVERAGE_CHUNK = 32
 
@@ -87,6 +89,10 @@ class ClipScorer:
         is_random: True when the weights are random (allow_random_weights).
         mode: ``crop`` (masked crops, one batch) or ``dense`` (one whole-image forward, patch
             tokens pooled per mask; open_clip ViT towers only).
+        preprocess: the model's open_clip image transform (PIL image → normalised tensor),
+            as ``open_clip.create_model_and_transforms`` returns it; every crop goes through it.
+        crop_background: ``mean`` (pixels outside the mask become the mean colour) or
+            ``image`` (they keep the image).
     """
 
     model: Any
@@ -99,6 +105,8 @@ class ClipScorer:
     is_random: bool = False
     name: str = "clip"
     mode: str = "crop"
+    preprocess: Any = None
+    crop_background: str = "mean"
     stats: ClipStats = field(default_factory=ClipStats)
     _text_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # Set on shutdown: a running pass stops before its next encoder call (PassCancelledError).
@@ -116,6 +124,7 @@ class ClipScorer:
         templates: Sequence[str] = ("a photo of a {}.",),
         allow_random: bool = False,
         mode: str = "crop",
+        crop_background: str = "mean",
     ) -> ClipScorer:
         """Build ``model_name`` with ``pretrained`` weights through open_clip (once).
 
@@ -128,6 +137,11 @@ class ClipScorer:
 
         if mode not in MODES:
             raise ConfigError(f"open_vocab.mode: '{mode}' is not one of {', '.join(MODES)}")
+        if crop_background not in CROP_BACKGROUNDS:
+            raise ConfigError(
+                f"open_vocab.crop_background: '{crop_background}' is not one of "
+                f"{', '.join(CROP_BACKGROUNDS)}"
+            )
 
         if model_name not in open_clip.list_models():
             raise WeightsNotFoundError(
@@ -140,7 +154,7 @@ class ClipScorer:
         reason = "open_vocab.pretrained is empty"
         if tag:
             try:
-                model, _, _ = open_clip.create_model_and_transforms(
+                model, _, preprocess = open_clip.create_model_and_transforms(
                     model_name, pretrained=tag, device=device
                 )
             except RuntimeError as exc:  # open_clip: unknown tag / download failed / offline
@@ -155,7 +169,7 @@ class ClipScorer:
                     "online to download it, or run with allow_random_weights:=true "
                     "(CLI: --allow-random-weights) to test with random weights."
                 )
-            model, _, _ = open_clip.create_model_and_transforms(
+            model, _, preprocess = open_clip.create_model_and_transforms(
                 model_name, pretrained=None, device=device
             )
             is_random = True
@@ -177,6 +191,8 @@ class ClipScorer:
             is_random=is_random,
             name=f"{model_name}/{tag or 'random'}",
             mode=mode,
+            preprocess=preprocess,
+            crop_background=crop_background,
         )
 
     # ------------------------------------------------------------------------- text
@@ -225,21 +241,24 @@ class ClipScorer:
         """Masked crops of every scoreable mask, as one float32 batch (M, 3, S, S).
 
         Each crop is the mask's xyxy box (input pixels) widened by ``CROP_MARGIN`` on each side;
-        pixels outside the mask become CLIP's mean colour, the crop is letterboxed (mean colour)
-        to S x S keeping its aspect ratio, then normalised. Returns ``(batch, index)`` with the
-        mask indices the rows belong to.
+        with ``crop_background="mean"`` pixels outside the mask become CLIP's mean colour. The
+        crop then goes through the model's own open_clip preprocessing (:attr:`preprocess`),
+        exactly as ``preprocess(PIL.Image)`` would treat that crop. Returns ``(batch, index)``
+        with the mask indices the rows belong to.
         """
+        from PIL import Image
+
+        if self.preprocess is None:
+            raise ValueError("ClipScorer.preprocess is not set (build it with ClipScorer.load)")
         h_img, w_img = rgb.shape[:2]
         n = len(masks)
-        if n == 0:
-            return np.zeros((0, 3, self.image_size, self.image_size), np.float32), np.zeros(
-                0, np.int64
-            )
-        h_w, w_w = masks.shape[1:]
-        areas = masks.reshape(n, -1).sum(axis=1)
         size = self.image_size
-        mean255 = np.array(self.mean, np.float32) * 255.0
-        out = np.empty((n, size, size, 3), np.float32)
+        if n == 0:
+            return np.zeros((0, 3, size, size), np.float32), np.zeros(0, np.int64)
+        h_w, w_w = masks.shape[1:]
+        areas = masks.reshape(n, h_w * w_w).sum(axis=1)
+        mean255 = np.round(np.array(self.mean, np.float32) * 255.0).astype(np.uint8)
+        rows = []
         keep = []
         for i in range(n):
             if areas[i] < MIN_MASK_PIXELS:
@@ -250,26 +269,18 @@ class ClipScorer:
             y0 = int(np.clip(np.floor(y0 - my), 0, h_img - 1))
             x1 = int(np.clip(np.ceil(x1 + mx), x0 + 1, w_img))
             y1 = int(np.clip(np.ceil(y1 + my), y0 + 1, h_img))
-            crop = rgb[y0:y1, x0:x1].astype(np.float32)
-            # Mask at input pixels for this crop: nearest sample of the working-res mask.
-            ys = np.minimum(((np.arange(y0, y1) + 0.5) * h_w / h_img).astype(np.int64), h_w - 1)
-            xs = np.minimum(((np.arange(x0, x1) + 0.5) * w_w / w_img).astype(np.int64), w_w - 1)
-            inside = masks[i][np.ix_(ys, xs)]
-            crop[~inside] = mean255
-            ch, cw = crop.shape[:2]
-            scale = size / max(ch, cw)
-            nh, nw = max(1, round(ch * scale)), max(1, round(cw * scale))
-            resized = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
-            canvas = out[len(keep)]
-            canvas[:] = mean255
-            top, left = (size - nh) // 2, (size - nw) // 2
-            canvas[top : top + nh, left : left + nw] = resized
+            crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+            if self.crop_background == "mean":
+                # The mask at input pixels for this crop: nearest sample of the mask grid.
+                ys = np.minimum(((np.arange(y0, y1) + 0.5) * h_w / h_img).astype(np.int64), h_w - 1)
+                xs = np.minimum(((np.arange(x0, x1) + 0.5) * w_w / w_img).astype(np.int64), w_w - 1)
+                crop = crop.copy()
+                crop[~masks[i][np.ix_(ys, xs)]] = mean255
+            rows.append(np.asarray(self.preprocess(Image.fromarray(crop)), np.float32))
             keep.append(i)
-        batch = out[: len(keep)]
-        batch /= 255.0
-        batch -= np.array(self.mean, np.float32)
-        batch /= np.array(self.std, np.float32)
-        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), np.array(keep, np.int64)
+        if not keep:
+            return np.zeros((0, 3, size, size), np.float32), np.zeros(0, np.int64)
+        return np.ascontiguousarray(np.stack(rows)), np.array(keep, np.int64)
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():

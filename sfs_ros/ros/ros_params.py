@@ -79,7 +79,7 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
         if spec.kind is int:
             low = _INT64_MIN if spec.min is None else int(spec.min)
             high = _INT64_MAX if spec.max is None else int(spec.max)
-            desc.integer_range = [IntegerRange(from_value=low, to_value=high, step=0)]
+            desc.integer_range = [IntegerRange(from_value=low, to_value=high, step=spec.step or 0)]
         else:
             low_f = -sys.float_info.max if spec.min is None else float(spec.min)
             high_f = sys.float_info.max if spec.max is None else float(spec.max)
