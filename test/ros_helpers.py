@@ -94,6 +94,8 @@ DRIVER = textwrap.dedent(
     def make_image(cmd):
         rng = np.random.default_rng(cmd.get("seed", 0))
         h, w = cmd["height"], cmd["width"]
+        if "solid" in cmd:  # a flat frame (black, white, grey): no texture at all
+            return np.full((h, w, 3), cmd["solid"], np.uint8)
         # smooth blobs + noise: something for the segmenters to chew on
         base = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
         rgb = cv2.resize(base, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -521,12 +521,18 @@ class FakePipeline:
     def __init__(self, cfg: dict) -> None:
         self.cfg = cfg
         self.calls = 0
+        self.resets = 0
         self.classes = [(0, "unidentified"), (1, "road"), (2, "car")]
         FakePipeline.instances.append(self)
 
     @classmethod
-    def from_config(cls, cfg: dict) -> FakePipeline:
+    def from_config(cls, cfg: dict, *, offline: bool = False) -> FakePipeline:
+        # evaluation must run the open-vocabulary branch inline on every image
+        assert offline, "sfs-eval must build its pipeline with offline=True"
         return cls(cfg)
+
+    def reset_sequence(self) -> None:
+        self.resets += 1
 
     def process(self, rgb: np.ndarray) -> types.SimpleNamespace:
         assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
@@ -590,6 +596,7 @@ def test_cli_config_path_with_fake_pipeline(
         0.3,
     )
     assert pipe.calls == 2
+    assert pipe.resets == 2  # dataset images are unrelated: tracks reset before each image
     # Image 1's id 3 is not in the legend yet (ignored prediction); the legend grows during
     # image 2, and the mapping is rebuilt, so there id 3 scores as "person".
     maps = [{1: 0, 2: 13}, {1: 0, 2: 13, 3: 11}]

@@ -135,12 +135,15 @@ class Run:
         return float(np.percentile(values, q)) if values else None
 
 
-def config_for(args: argparse.Namespace, imgsz: int, backend: str) -> dict[str, Any]:
+def config_for(
+    args: argparse.Namespace, imgsz: int, backend: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from sfs_ros.params import load_config
 
     return load_config(
         None,
         {
+            **(extra or {}),
             "device": "cpu",
             "backend": backend,
             "num_threads": args.threads,
@@ -150,6 +153,7 @@ def config_for(args: argparse.Namespace, imgsz: int, backend: str) -> dict[str, 
             "fastsam.conf": args.conf,
             "fastsam.max_masks": args.max_masks,
             "closed_set.model": args.closed_set,
+            **(extra or {}),
         },
     )
 
@@ -368,6 +372,16 @@ def ratio_lines(runs: list[Run]) -> list[str]:
             parts.append(f"peer/ours = {peer.stat('total', 50) / run.stat('total', 50):.2f}")
         parts.append(f"{1e3 / run.stat('total', 50):.2f} fps")
         lines.append(" ".join(parts))
+        for variant in runs:
+            if variant.name.startswith("ours ") and (variant.imgsz, variant.backend) == (
+                run.imgsz,
+                run.backend,
+            ):
+                ratio = variant.stat("total", 50) / run.stat("total", 50)
+                lines.append(
+                    f"{variant.name} {run.backend} imgsz {run.imgsz}: {ratio:.2f}x the time of "
+                    f"ours ({1e3 / variant.stat('total', 50):.2f} fps)"
+                )
     return lines
 
 
@@ -519,6 +533,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="FastSAM conf (0.003: ~100 masks from random weights, like the real model at 0.4)",
     )
     parser.add_argument("--max-masks", type=int, default=100)
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also time ours with each of these parameter settings, side by side in the same "
+        "run (e.g. fastsam.mask_resolution=input openvino_precision=bf16)",
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip the peer pipeline")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS child runs")
     parser.add_argument("--peer-dir", help="folder holding peer_pipeline.py (default: ./bench)")
@@ -569,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = (args.backends or ["torch"])[0]
         return open_vocab_bench(args, argv, imgsz, backend)
     from sfs_ros.models.backends import available_backends
+    from sfs_ros.params import parse_override
     from sfs_ros.pipeline import Pipeline
     from sfs_ros.weights import resolve_fastsam_weights, resolve_hf_model
 
@@ -601,6 +624,11 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_rss:
                 ours.rss_gb = rss[(imgsz, backend)]
             runs += [Run("floor", backend, imgsz, make_floor(pipeline, rgb)), ours]
+            for setting in args.compare:
+                key, value = parse_override(setting)
+                print(f"[bench] loading ours {setting} imgsz {imgsz}", file=sys.stderr)
+                variant = Pipeline.from_config(config_for(args, imgsz, backend, {key: value}))
+                runs.append(Run(f"ours {setting}", backend, imgsz, make_ours(variant, msg)))
         peer_mod = None if args.no_peer else load_peer_module(args.peer_dir)
         if peer_mod is not None:
             print(f"[bench] loading peer imgsz {imgsz}", file=sys.stderr)
