@@ -260,3 +260,57 @@ def test_evaluation_scores_all_zero_predictions(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert out.strip().splitlines()[-1] == "mIoU=0.00 aAcc=0.00"
+
+
+@pytest.mark.dds
+@pytest.mark.models
+def test_node_with_shipped_preset_publishes_all_zero_label_for_black_frame(
+    fastsam_pt, segformer_dir
+):
+    """The node as `ros2 launch` starts it (config/sfs.yaml, conf 0.4, CLIP on), only the
+    weights pointed at random test models: a black frame comes back as an all-0 mono16 image
+    with the input's header."""
+    from ros_helpers import (
+        LineReader,
+        ModuleProcesses,
+        dds_child_env,
+        decode,
+        node_args,
+        require_loopback_only,
+        start_driver,
+        wait_for_node,
+    )
+
+    require_loopback_only()
+    procs = ModuleProcesses(dds_child_env(70 + os.getpid() % 10))
+    try:
+        node = procs.start(
+            node_args(
+                PRESET,
+                f"fastsam.model:={fastsam_pt}",
+                f"closed_set.model:={segformer_dir}",
+                "allow_random_weights:=true",
+                "device:=cpu",
+                "input_qos:=reliable",
+            )
+        )
+        log = LineReader(node)
+        driver = start_driver(procs.start)
+        driver("subscribe", topic="/sfs/semantic", kind="image", with_data=True)
+        driver("advertise", topic="/sfs/image", reliable=True)
+        wait_for_node(driver, log, "/sfs/semantic", "/sfs/semantic")
+        assert driver("wait_subscribers", topic="/sfs/image", timeout=120)["ok"], log.text()
+        for i, value in enumerate(FLAT_FRAMES.values()):
+            stamp = {"sec": 1000 + i, "nanosec": 7}
+            _, out = driver.roundtrip(
+                "/sfs/semantic", "/sfs/image", width=160, height=120, frame_id="cam",
+                solid=value, **stamp,
+            )
+            assert (out["sec"], out["nanosec"], out["frame_id"]) == (1000 + i, 7, "cam")
+            assert out["encoding"] == "mono16"
+            label = decode(out, "<u2", 1)
+            assert label.shape == (120, 160)
+            assert (label == 0).all(), log.text()
+        assert "pipeline_error" not in log.text()
+    finally:
+        procs.stop_all()
