@@ -223,7 +223,6 @@ def test_bag_in_labelled_bag_out(tmp_path, test_params_file, tiny_clip_name, cap
     timings = json.loads((out_bag / "timings.json").read_text())
     assert len(timings) == len(FRONT_ENCODINGS) + REAR_FRAMES
     assert all("open_vocab" in t and "total" in t for t in timings)
-    print(timings)
     text = capsys.readouterr().out
     assert f"{len(FRONT_ENCODINGS) + REAR_FRAMES} frame(s)" in text
     if "--copy-input" not in extra:
@@ -326,23 +325,3 @@ def test_topics_must_be_image_topics_of_the_bag(tmp_path, capsys):
     assert "not sensor_msgs/msg/Image or CompressedImage: /chatter" in capsys.readouterr().err
     assert main([str(bag), "-o", out, "--topics", "/nope"]) == 2
     assert "not in the bag: /nope" in capsys.readouterr().err
-
-
-def test_camera_names_and_output_topics():
-    from sfs_ros.bags.cameras import select_cameras
-
-    image, comp = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
-    one = select_cameras({"/cam/color/image_raw": image, "/x": "std_msgs/msg/String"}, None)
-    assert [(c.name, c.output("semantic")) for c in one] == [("cam_color", "/sfs/semantic")]
-    two = select_cameras(
-        {"/front/image_raw": image, "/front/image_raw/compressed": comp, "/3d/image": image},
-        None,
-        "robot/sfs",
-    )
-    assert [(c.topic, c.output("legend")) for c in two] == [
-        ("/3d/image", "/robot/sfs/cam_3d/legend"),
-        ("/front/image_raw", "/robot/sfs/front/legend"),
-        ("/front/image_raw/compressed", "/robot/sfs/front_compressed/legend"),
-    ]
-    picked = select_cameras({"/front/image_raw": image, "/rear/image": image}, ["/rear/image"])
-    assert [(c.name, c.prefix) for c in picked] == [("rear", "/sfs/")]
