@@ -8,6 +8,12 @@ a std_msgs/String topic (skipped), one corrupt and one truncated-data image mess
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,6 +22,7 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.models
+REPO = Path(__file__).resolve().parents[1]
 
 FRONT, REAR, CHATTER = "/front/image_raw", "/rear/image_raw/compressed", "/chatter"
 FRONT_HW, REAR_HW = (48, 64), (40, 56)
@@ -325,3 +332,39 @@ def test_topics_must_be_image_topics_of_the_bag(tmp_path, capsys):
     assert "not sensor_msgs/msg/Image or CompressedImage: /chatter" in capsys.readouterr().err
     assert main([str(bag), "-o", out, "--topics", "/nope"]) == 2
     assert "not in the bag: /nope" in capsys.readouterr().err
+
+
+def test_ctrl_c_closes_a_valid_bag_and_the_summary_counts_its_frames(tmp_path, test_params_file):
+    bag = write_input_bag(tmp_path / "drive", "mcap")
+    out = tmp_path / "out"
+    args = [str(bag), "-o", str(out), "--config", str(test_params_file), "--color"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sfs_ros.cli", "segment", *args, "--no-progress"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "drive_sfs").exists():  # the output is opened after the models load
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the output bag was never opened"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "stopping after this frame" in stderr and "INTERRUPTED" in stdout
+    reported = int(re.search(r": (\d+) frame\(s\) in ", stdout).group(1))
+    written = read_bag(out / "drive_sfs")  # closed: metadata.yaml and the MCAP index are there
+    counts = {
+        kind: sum(len(written[f"/sfs/{c}/{kind}"]) for c in ("front", "rear"))
+        for kind in ("semantic", "semantic_color", "overlay")
+    }
+    assert counts["semantic"] == reported < len(FRONT_ENCODINGS) + REAR_FRAMES
+    assert counts["semantic_color"] == counts["overlay"] == reported  # no half-written frame

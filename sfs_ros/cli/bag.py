@@ -314,6 +314,8 @@ class _BagRun:
         self.by_topic = {cam.topic: cam for cam in self.cameras}
         storage = options.storage or bag.storage
         out_path = options.out_root / f"{bag.name}{OUTPUT_SUFFIX}"
+        if bag.path.is_dir() and out_path.resolve().is_relative_to(bag.path.resolve()):
+            raise BagError(f"the output '{out_path}' would be inside the input bag '{bag.path}'")
         self.summary = BagSummary(bag, out_path, storage)
         self.output = ResumableOutput(out_path, storage, typestore, resume=options.resume)
         self.out: Any = None
