@@ -156,7 +156,37 @@ def _stamp(msg) -> int:
     return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
-def check_output(out_bag: Path, input_bag: Path, *, color: bool) -> dict:
+def _input_rgb(msg) -> np.ndarray:
+    """The RGB picture of an input message, decoded here independently of sfs_ros."""
+    if hasattr(msg, "format"):
+        return cv2.imdecode(msg.data, cv2.IMREAD_COLOR)[:, :, ::-1]
+    pixels = msg.data.reshape(msg.height, msg.width, 3)
+    return pixels[:, :, ::-1] if msg.encoding == "bgr8" else pixels
+
+
+def _check_colour_images(output: dict, cam: str, decodable: list, legends: list, alpha: float):
+    """semantic_color is the legend colours of the label image; overlay blends them into the
+    input in RGB order (so a bgr8 or JPEG frame decoded in the wrong order would show)."""
+    from sfs_ros import render
+
+    frames = zip(
+        output[f"/sfs/{cam}/semantic"],
+        output[f"/sfs/{cam}/semantic_color"],
+        output[f"/sfs/{cam}/overlay"],
+        decodable,
+        strict=True,
+    )
+    for (receive, sem, _), (_, color, _), (_, over, _), (_, source) in frames:
+        legend = [lm for t, lm, _ in legends if t <= receive][-1]
+        lut = np.array([c.color for c in sorted(legend.classes, key=lambda c: c.id)], np.uint8)
+        labels = np.frombuffer(sem.data.tobytes(), "<u2").reshape(sem.height, sem.width)
+        shape = (sem.height, sem.width, 3)
+        np.testing.assert_array_equal(color.data.reshape(shape), lut[labels])
+        expected = render.overlay(_input_rgb(source), labels, lut, alpha)
+        np.testing.assert_array_equal(over.data.reshape(shape), expected)
+
+
+def check_output(out_bag: Path, input_bag: Path, *, color: bool, alpha: float = 0.5) -> dict:
     """Assert the labelled bag against the input; returns the read output."""
     inputs = read_bag(input_bag)
     output = read_bag(out_bag)
@@ -195,6 +225,8 @@ def check_output(out_bag: Path, input_bag: Path, *, color: bool) -> dict:
             labels = np.frombuffer(m.data.tobytes(), "<u2").reshape(m.height, m.width)
             assert set(np.unique(labels).tolist()) <= ids
             assert _stamp(legend) <= _stamp(m)
+        if color:
+            _check_colour_images(output, cam, decodable, legends, alpha)
     return output
 
 
@@ -215,7 +247,10 @@ def test_bag_in_labelled_bag_out(tmp_path, test_params_file, tiny_clip_name, cap
     out_bag = out / "drive_sfs"
     suffix = ".mcap" if storage == "mcap" else ".db3"
     assert [p.suffix for p in out_bag.iterdir() if p.suffix in {".mcap", ".db3"}] == [suffix]
-    output = check_output(out_bag, bag, color=True)
+    from sfs_ros.params import load_config
+
+    alpha = load_config(str(test_params_file), [])["overlay_alpha"]
+    output = check_output(out_bag, bag, color=True, alpha=alpha)
     legend = output["/sfs/front/legend"][-1][1]
     assert legend.vocabulary == "ade20k"
     assert all(c.source == 2 for c in legend.classes if c.id > 150)  # appended: open vocabulary

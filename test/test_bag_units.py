@@ -122,3 +122,38 @@ def test_class_legend_type_comes_from_msg_files():
     assert back.header.frame_id == "cam"
     msgdef, _ = store.generate_msgdef(CLASS_LEGEND, ros_version=2)
     assert "ClassInfo[] classes" in msgdef and "uint8 SOURCE_OPEN_VOCAB=2" in msgdef
+
+
+def test_bag_code_imports_and_builds_images_without_ros_messages():
+    """The bag path needs neither rclpy nor the generated ROS message packages."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "for name in ('rclpy', 'sensor_msgs', 'std_msgs', 'sfs_ros.msg'):\n"
+        "    sys.modules[name] = None\n"
+        "import numpy as np\n"
+        "import sfs_ros.cli.bag, sfs_ros.bags.labeller\n"
+        "from sfs_ros.bags.messages import IMAGE, decode_rgb, image_message, make_typestore\n"
+        "store = make_typestore()\n"
+        "header = store.types['std_msgs/msg/Header'](\n"
+        "    stamp=store.types['builtin_interfaces/msg/Time'](sec=1, nanosec=2), frame_id='c')\n"
+        "rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)\n"
+        "msg = image_message(store, rgb, 'rgb8', header)\n"
+        "back = store.deserialize_cdr(store.serialize_cdr(msg, IMAGE), IMAGE)\n"
+        "assert (decode_rgb(back, IMAGE) == rgb).all() and back.step == 9\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
