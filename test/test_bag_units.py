@@ -103,6 +103,9 @@ def test_first_ctrl_c_asks_to_stop_the_second_interrupts():
         assert stop.requested
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
+        with stop.shielded():  # closing the output bag is not cut short
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
     finally:
         stop.restore()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

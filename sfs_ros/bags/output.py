@@ -170,27 +170,36 @@ class ResumableOutput:
         self.resumed_from: Path | None = None
         self._copy_complete = False
 
+    @staticmethod
+    def check_free(path: Path, resume: bool) -> None:
+        """Raise :class:`OutputExistsError` when ``path`` (or a resume backup of it) exists and
+        ``resume`` is false."""
+        if resume:
+            return
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        if backup.exists():
+            raise OutputExistsError(
+                f"'{backup}' is left from an interrupted --resume; run again with --resume to "
+                "continue it"
+            )
+        if path.exists():
+            raise OutputExistsError(
+                f"output '{path}' exists; --resume continues it, or remove it first"
+            )
+
     def open(self) -> OutputBag:
         """Open the bag (copying the earlier output when resuming).
 
         Raises:
             OutputExistsError: the output exists and ``resume`` is false.
         """
+        self.check_free(self.path, self.resume)
         if self.backup.exists():
             # A resume was killed (no chance to tidy up): the backup is the last closed bag.
-            if not self.resume:
-                raise OutputExistsError(
-                    f"'{self.backup}' is left from an interrupted --resume; run again with "
-                    "--resume to continue it"
-                )
             if self.path.exists():
                 shutil.rmtree(self.path)
             self.resumed_from = self.backup
         elif self.path.exists():
-            if not self.resume:
-                raise OutputExistsError(
-                    f"output '{self.path}' exists; --resume continues it, or remove it first"
-                )
             self.path.rename(self.backup)
             self.resumed_from = self.backup
         self.bag = OutputBag(self.path, self.storage, self.typestore)

@@ -14,12 +14,13 @@ output as a valid bag; ``--resume`` continues it. The input bag is only read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,18 @@ def inspect_bag(arg: str) -> InputBag:
     return InputBag(path, name, storage)
 
 
+def output_path(bag: InputBag, out_root: Path) -> Path:
+    """``OUT/<bag name>_sfs``.
+
+    Raises:
+        BagError: that path would lie inside the input bag folder.
+    """
+    path = out_root / f"{bag.name}{OUTPUT_SUFFIX}"
+    if bag.path.is_dir() and path.resolve().is_relative_to(bag.path.resolve()):
+        raise BagError(f"the output '{path}' would be inside the input bag '{bag.path}'")
+    return path
+
+
 def read_topics(bag: InputBag) -> dict[str, str]:
     """topic → message type of a bag (image types win when a topic has several).
 
@@ -208,6 +221,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        self._shielded = False
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -223,7 +237,20 @@ class StopRequest:
             signal.signal(sig, handler)
         self._previous.clear()
 
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        """Signals only set :attr:`requested` inside this block (closing the output)."""
+        self._shielded = True
+        try:
+            yield
+        finally:
+            self._shielded = False
+
     def _handle(self, signum: int, frame: Any) -> None:
+        if self._shielded:
+            self.requested = True
+            LOG.warning("closing the output bag, one moment")
+            return
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
@@ -313,9 +340,7 @@ class _BagRun:
         self.cameras = select_cameras(read_topics(bag), options.topics, options.namespace)
         self.by_topic = {cam.topic: cam for cam in self.cameras}
         storage = options.storage or bag.storage
-        out_path = options.out_root / f"{bag.name}{OUTPUT_SUFFIX}"
-        if bag.path.is_dir() and out_path.resolve().is_relative_to(bag.path.resolve()):
-            raise BagError(f"the output '{out_path}' would be inside the input bag '{bag.path}'")
+        out_path = output_path(bag, options.out_root)
         self.summary = BagSummary(bag, out_path, storage)
         self.output = ResumableOutput(out_path, storage, typestore, resume=options.resume)
         self.out: Any = None
@@ -342,7 +367,8 @@ class _BagRun:
             LOG.exception("labelling '%s' failed", self.bag.path)
             summary.error = f"{type(exc).__name__}: {exc}"
         finally:
-            self.output.close(self.timings)
+            with stop.shielded():
+                self.output.close(self.timings)
         return summary
 
     def _open_output(self) -> None:
@@ -510,11 +536,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides)
         bags = [inspect_bag(b) for b in args.bags]
-        for bag in bags:
+        for bag in bags:  # everything that can be checked before the models load
             select_cameras(read_topics(bag), topics, args.namespace)
-    except (ConfigError, BagError, TopicSelectionError) as exc:
+            ResumableOutput.check_free(output_path(bag, Path(args.output)), args.resume)
+    except (ConfigError, BagError, TopicSelectionError, OutputExistsError) as exc:
         print(f"sfs-segment: error: {exc}", file=sys.stderr)
-        return 1 if isinstance(exc, BagError) else 2
+        return 2 if isinstance(exc, ConfigError | TopicSelectionError) else 1
     out_root = Path(args.output)
     out_root.mkdir(parents=True, exist_ok=True)
     options = BagOptions(
