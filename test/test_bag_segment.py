@@ -234,8 +234,9 @@ CASES = {"sqlite3": ("sqlite3", ["--color"]), "mcap": ("mcap", ["--color", "--co
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bag_in_labelled_bag_out(tmp_path, test_params_file, tiny_clip_name, capsys, case):
+def test_bag_in_labelled_bag_out(tmp_path, test_params_file, tiny_clip_name, request, case):
     storage, extra = CASES[case]
+    capsys, caplog = request.getfixturevalue("capsys"), request.getfixturevalue("caplog")
     from sfs_ros.cli.segment import main
 
     bag = write_input_bag(tmp_path / "drive", storage)
@@ -270,6 +271,10 @@ def test_bag_in_labelled_bag_out(tmp_path, test_params_file, tiny_clip_name, cap
     if "--copy-input" not in extra:
         assert "std_msgs/msg/String: 2" in text
     assert "corrupt: 1" in text and "short_data: 1" in text
+    logged = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(logged) == 2
+    assert any("(corrupt)" in m and "SerdeError" in m for m in logged)
+    assert any("(short_data)" in m and "data has 100 bytes" in m for m in logged)
 
 
 def test_interrupt_leaves_a_closed_bag_and_resume_completes(

@@ -160,3 +160,55 @@ def test_bag_code_imports_and_builds_images_without_ros_messages():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_bag_messages_are_what_ros_2_reads():
+    """The bytes written to bags deserialise with rclpy into the generated ROS types, and the
+    ClassLegend type hash recorded in the bag is the one rosidl generates from msg/."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import Image
+    from sfs_ros.msg import ClassLegend
+
+    from sfs_ros.bags.messages import (
+        CLASS_LEGEND,
+        IMAGE,
+        image_message,
+        legend_message,
+        make_typestore,
+    )
+
+    store = make_typestore()
+    header = store.types["std_msgs/msg/Header"](
+        stamp=store.types["builtin_interfaces/msg/Time"](sec=3, nanosec=4), frame_id="cam"
+    )
+    registry = LabelRegistry([get_vocabulary("ade20k")])
+    registry.add("pallet jack")
+    legend = registry.legend_dict()
+    raw = store.serialize_cdr(legend_message(store, legend, header), CLASS_LEGEND)
+    ros_legend = deserialize_message(bytes(raw), ClassLegend)
+    assert (ros_legend.header.stamp.sec, ros_legend.header.stamp.nanosec) == (3, 4)
+    assert (ros_legend.revision, ros_legend.vocabulary) == (2, "ade20k")
+    last = ros_legend.classes[-1]
+    assert (last.id, last.name, last.source) == (151, "pallet jack", SOURCE_OPEN_VOCAB)
+    assert list(last.color) == legend["classes"][-1]["color"]
+
+    labels = np.array([[0, 1, 151], [65535, 2, 3]], np.uint16)
+    raw = store.serialize_cdr(image_message(store, labels, "mono16", header), IMAGE)
+    ros_image = deserialize_message(bytes(raw), Image)
+    assert (ros_image.encoding, ros_image.height, ros_image.width, ros_image.step) == (
+        "mono16",
+        2,
+        3,
+        6,
+    )
+    decoded = np.frombuffer(bytes(ros_image.data), np.uint16).reshape(2, 3)
+    np.testing.assert_array_equal(decoded, labels)
+
+    generated = Path(sys.prefix) / "share" / "sfs_ros" / "msg" / "ClassLegend.json"
+    hashes = json.loads(generated.read_text())["type_hashes"]
+    rosidl_hash = next(h["hash_string"] for h in hashes if h["type_name"] == CLASS_LEGEND)
+    assert store.hash_rihs01(CLASS_LEGEND) == rosidl_hash
