@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (DESIGN §3)."""
     parser = argparse.ArgumentParser(
         prog="sfs-segment",
-        description="Semantic-Fast-SAM on images, folders and videos.",
+        description="Semantic-Fast-SAM on images, folders and videos "
+        "(recorded ROS 2 bags: sfs-segment BAG -o OUT --help).",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or videos")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
