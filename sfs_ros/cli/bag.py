@@ -289,7 +289,7 @@ class BagSummary:
         if self.skipped:
             kinds = ", ".join(f"{t}: {n}" for t, n in sorted(self.skipped.items()))
             skipped = sum(self.skipped.values())
-            out.append(f"  skipped {skipped} message(s) of other types ({kinds})")
+            out.append(f"  skipped {skipped} message(s), neither labelled nor copied ({kinds})")
         if self.dropped:
             kinds = ", ".join(f"{r}: {n}" for r, n in sorted(self.dropped.items()))
             out.append(f"  dropped {sum(self.dropped.values())} image message(s) ({kinds})")
