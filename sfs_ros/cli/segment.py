@@ -1,5 +1,7 @@
 """``sfs-segment``: label images, folders and videos with Semantic-Fast-SAM, without ROS.
 
+Recorded ROS 2 bags (``sfs-segment BAG -o OUT``) are handled by :mod:`sfs_ros.cli.bag`.
+
 Writes per frame ``<stem>_label.png`` (16-bit class ids), ``<stem>_color.png`` and
 ``<stem>_overlay.png``, plus ``legend.json`` and ``timings.json`` for the whole run.
 """
@@ -26,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (DESIGN §3)."""
     parser = argparse.ArgumentParser(
         prog="sfs-segment",
-        description="Semantic-Fast-SAM on images, folders and videos.",
+        description="Semantic-Fast-SAM on images, folders and videos "
+        "(recorded ROS 2 bags: sfs-segment BAG -o OUT --help).",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or videos")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
@@ -75,6 +78,10 @@ def write_frame_outputs(
 
 def main(argv: list[str] | None = None) -> int:
     """Run sfs-segment; returns the process exit code."""
+    from sfs_ros.cli import bag
+
+    if bag.names_bag(sys.argv[1:] if argv is None else argv):  # ROS 2 bags: sfs_ros/cli/bag.py
+        return bag.main(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[sfs-segment] %(levelname)s %(message)s")
     overrides = list(args.overrides)
