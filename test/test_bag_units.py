@@ -55,7 +55,7 @@ def _labeller(open_vocab=None) -> OfflineLabeller:
     pipeline = SimpleNamespace(
         registry=registry,
         open_vocab=open_vocab,
-        open_vocab_sync=False,
+        open_vocab_sync=True,
         legend_dict=registry.legend_dict,
         process=lambda rgb: rgb.shape,
     )

@@ -20,9 +20,9 @@ class OfflineLabeller:
     """Label frames of several cameras with one pipeline (models loaded once)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
+        if not pipeline.open_vocab_sync:
+            raise ValueError("bag labelling needs Pipeline.from_config(..., offline=True)")
         self.pipeline = pipeline
-        # Open-vocabulary naming inline, on every frame.
-        pipeline.open_vocab_sync = True
         self._tracks: dict[str, TrackStore] = {}
 
     def label(self, camera: str, rgb: np.ndarray) -> SegmentationResult:

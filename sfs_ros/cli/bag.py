@@ -563,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         typestore = make_typestore()
-        pipeline = Pipeline.from_config(config)
+        pipeline = Pipeline.from_config(config, offline=True)
     except (WeightsNotFoundError, ConfigError, ValueError, MessageDefinitionsNotFoundError) as exc:
         print(f"sfs-segment: error: {exc}", file=sys.stderr)
         return 1
