@@ -227,6 +227,76 @@ def build_random_mask2former(
     return out
 
 
+def _tiny_clip_tokenizer(folder: Path) -> object:
+    """A CLIP BPE tokenizer made offline from letters alone (no merges), for random OneFormers.
+
+    OneFormer's processor tokenizes its task prompt ("the task is semantic") with a CLIP
+    tokenizer, whose real vocabulary is a hub download. Letters + end-of-word letters + the two
+    specials spell any lower-case prompt, which is all a random-weight model needs.
+    """
+    import json
+
+    from transformers import CLIPTokenizer
+
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    tokens = [*letters, *(c + "</w>" for c in letters), "<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+
+
+def build_random_oneformer(
+    id2label: dict[int, str], out: Path | None = None, seed: int = 0, shortest_edge: int = 512
+) -> Path:
+    """Save a OneFormer (transformers' default Swin backbone) with random weights.
+
+    Model, image processor and processor are transformers' own classes saved with
+    save_pretrained, so the directory loads through ``AutoModelForUniversalSegmentation`` /
+    ``AutoProcessor`` like ``shi-labs/oneformer_*``; only the tokenizer's vocabulary is tiny
+    (:func:`_tiny_clip_tokenizer`). Cached under :func:`cache_dir`.
+    """
+    import torch
+    from transformers import (
+        OneFormerConfig,
+        OneFormerForUniversalSegmentation,
+        OneFormerImageProcessor,
+        OneFormerProcessor,
+    )
+
+    out = out or cache_dir() / "random" / f"oneformer-{len(id2label)}-seed{seed}"
+    if (out / "config.json").exists() and (out / "processor_config.json").exists():
+        return out
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    tokenizer = _tiny_clip_tokenizer(tmp)
+    config = OneFormerConfig(
+        num_labels=len(id2label),
+        id2label={int(k): v for k, v in id2label.items()},
+        label2id={v: int(k) for k, v in id2label.items()},
+        text_encoder_vocab_size=len(tokenizer),
+    )
+    torch.manual_seed(seed)
+    model = OneFormerForUniversalSegmentation(config).eval()
+    model.save_pretrained(tmp)
+    image_processor = OneFormerImageProcessor(
+        size={"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 2},
+        num_text=config.num_queries - config.text_encoder_n_ctx,
+    )
+    OneFormerProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        max_seq_length=config.text_encoder_context_length,
+        task_seq_length=config.text_encoder_context_length,
+    ).save_pretrained(tmp)
+    if out.exists():  # another process finished first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out
+    tmp.replace(out)
+    return out
+
+
 def resolve_hf_model(
     model_id: str, id2label: dict[int, str], allow_random: bool = False
 ) -> tuple[str, bool]:
@@ -262,9 +332,11 @@ def resolve_hf_model(
             return str(build_random_segformer(model_id, id2label)), True
         if family == "mask2former":
             return str(build_random_mask2former(id2label)), True
+        if family == "oneformer":
+            return str(build_random_oneformer(id2label)), True
         raise WeightsNotFoundError(
-            f"random weights are built for SegFormer and Mask2Former models, not '{model_id}' "
-            f"({family}: its processor needs a tokenizer that cannot be made offline); use "
+            f"random weights are built for SegFormer, Mask2Former and OneFormer models, not "
+            f"'{model_id}' ({family}); use "
             "closed_set.model:=nvidia/segformer-b0-finetuned-ade-512-512 to test offline"
         )
     raise WeightsNotFoundError(

@@ -224,8 +224,9 @@ def test_cli_default_parameters_flat_images_give_all_zero_label_maps(tmp_path):
 @pytest.mark.models
 @pytest.mark.parametrize("preset", ["sfs.yaml", "sfs_paper.yaml"])
 def test_cli_starts_with_every_shipped_preset(tmp_path, fastsam_pt, segformer_dir, preset):
-    """Each preset at its own conf / imgsz; weights pointed at the random test models (the
-    paper's OneFormers cannot be built offline, so the closed set is the random SegFormer)."""
+    """Each preset at its own conf / imgsz; weights pointed at the random test models (a
+    random OneFormer is tested in test_weights.py; two at the paper's 1024 would take minutes
+    on a CPU, so the closed set here is the random SegFormer)."""
     image = tmp_path / "black.png"
     cv2.imwrite(str(image), _flat(0, (90, 120)))
     out = tmp_path / "out"

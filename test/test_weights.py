@@ -75,8 +75,35 @@ def test_missing_hub_model_offline_names_the_id_and_the_parameter():
 
 
 def test_random_weights_refused_for_families_without_a_builtin_config():
-    with pytest.raises(WeightsNotFoundError, match="SegFormer and Mask2Former models"):
-        resolve_hf_model("shi-labs/oneformer_ade20k_swin_large", {0: "a"}, allow_random=True)
+    with pytest.raises(WeightsNotFoundError, match="SegFormer, Mask2Former and OneFormer"):
+        resolve_hf_model("facebook/maskformer-swin-tiny-ade", {0: "a"}, allow_random=True)
+
+
+@pytest.mark.models
+def test_oneformer_random_weights_load_through_its_processor_with_the_semantic_task(tmp_path):
+    """The paper's closed-set model family, built offline (tiny CLIP tokenizer), loaded and run
+    through AutoProcessor + post_process_semantic_segmentation like shi-labs/oneformer_*."""
+    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.vocabularies import get_vocabulary
+    from sfs_ros.weights import build_random_oneformer
+
+    names = dict(enumerate(get_vocabulary("cityscapes").names))
+    directory = build_random_oneformer(names, tmp_path / "oneformer", shortest_edge=64)
+    segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), vocabulary="auto")
+    assert segmenter.model_type == "oneformer"
+    assert segmenter.vocabulary.name == "cityscapes"
+    seen = {}
+    original = segmenter.model.forward
+
+    def spy(pixel_values, task_inputs, **kwargs):
+        seen["task"] = task_inputs
+        return original(pixel_values=pixel_values, task_inputs=task_inputs, **kwargs)
+
+    segmenter.model.forward = spy
+    class_map = segmenter(np.zeros((60, 80, 3), np.uint8), (15, 20))
+    assert class_map.shape == (15, 20) and class_map.dtype == np.int32
+    assert 0 <= class_map.min() and class_map.max() < 19
+    assert seen["task"].shape[0] == 1  # the semantic task prompt went in
 
 
 def test_explicit_vocabulary_must_match_the_model(segformer_dir):
