@@ -72,3 +72,32 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
         assert float(cells[2]) > 0 and float(cells[4]) > 0
     passes = int(re.search(r"CLIP passes completed while on: (\d+)", text).group(1))
     assert passes >= 1
+
+
+def test_gpu_check_plumbing_on_the_cpu(tmp_path, fastsam_pt, segformer_dir, capsys):
+    """The GPU check's whole path, run on the CPU (no GPU here): rows for fp32 and fp16, parity
+    with the CPU reference (identical on the same device), a summary line, the table."""
+    from sfs_ros.cli.bench import main
+
+    out = tmp_path / "BENCH.md"
+    argv = [
+        "--gpu", "--gpu-device", "cpu",
+        "--size", "96x64",
+        "--imgsz", "64",
+        "--frames", "1",
+        "--warmup", "0",
+        "--threads", "2",
+        "--fastsam", str(fastsam_pt),
+        "--closed-set", str(segformer_dir),
+        "--output", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"fps_64_fp32=[\d.]+ fps_64_fp16=[\d.]+ paper_speedup=[\d.]+", last
+    ), last
+    text = out.read_text()
+    assert "## GPU check" in text and "CPU (plumbing run" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 64 |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["fp32", "fp16"]
+    assert all(r.strip().endswith("100.00% |") for r in rows)  # CPU vs CPU: identical labels
