@@ -114,6 +114,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         "which mask shows where masks overlap: area (smaller on top, as SSA and FastSAM draw) "
         "| confidence (higher FastSAM score on top, as the SFS paper orders them)",
         ("area", "confidence"),
+        live=True,
     ),
     ParamSpec(
         "paint.uncovered",
@@ -121,6 +122,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         "pixels covered by no mask: unidentified (0; the paper: a pixel gets the label of the "
         "mask covering it) | closed_set (the closed-set class, as SSA does)",
         ("unidentified", "closed_set"),
+        live=True,
     ),
     ParamSpec(
         "open_vocab.enabled", False, "name masks with CLIP on a background thread", live=True

@@ -175,3 +175,23 @@ def processes() -> Iterator[Processes]:
     group = Processes()
     yield group
     group.stop_all()
+
+
+# ------------------------------------------------------------------------------ markers
+# Markers follow from what a test uses, so `make test-fast` (-m "not models and not dds") is
+# right by construction: a test that takes a model fixture builds or loads a network, one that
+# takes a DDS fixture talks DDS.
+_MODEL_FIXTURES = frozenset(
+    {"fastsam_pt", "segformer_dir", "test_overrides", "test_params_file", "pipeline",
+     "tiny_clip_name", "sensitive_fastsam", "tiny_world_models"}
+)
+_DDS_FIXTURES = frozenset({"dds_env", "processes"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & _MODEL_FIXTURES and not item.get_closest_marker("models"):
+            item.add_marker(pytest.mark.models)
+        if used & _DDS_FIXTURES and not item.get_closest_marker("dds"):
+            item.add_marker(pytest.mark.dds)
