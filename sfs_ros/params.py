@@ -8,6 +8,7 @@ whether it may change at run time (``live``). Config files use the ROS 2 paramet
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +205,10 @@ def validate(name: str, value: Any) -> Any:
         return _clean(spec, list(value))
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{name}: expected {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        # NaN passes every range comparison (NaN < x and NaN > x are both False) and inf has
+        # no meaning for any parameter, so neither ever reaches a model.
+        raise ConfigError(f"{name}: {value!r} is not a finite number")
     if spec.choices is not None and value not in spec.choices:
         raise ConfigError(f"{name}: '{value}' is not one of {', '.join(spec.choices)}")
     if spec.min is not None and value < spec.min:

@@ -67,50 +67,126 @@ def fastsam_arch_yaml(name: str) -> str:
     return _FASTSAM_ARCHS[match.group(1) if match else "s"]
 
 
-def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str, bool]:
-    """Return ``(path, is_random)`` for the FastSAM weights ``name``.
+def is_explicit_path(name: str) -> bool:
+    """True when ``name`` names a file by path (absolute, ``~``, ``./`` or with a folder).
 
-    ``name`` is a path, or a release asset name such as ``FastSAM-s.pt`` that is looked up in
-    ``$SFS_WEIGHTS_DIR``, the ultralytics weights directory and then downloaded (online only).
-    Exported backends (``.onnx``, ``*_openvino_model/``, ``.engine``) are accepted as paths.
+    A bare file name such as ``FastSAM-s.pt`` is a release name: it is searched only in the
+    documented weights folders (:func:`fastsam_search_dirs`), never in the working directory,
+    so a file planted there is never loaded by accident.
     """
-    path = Path(name).expanduser()
-    if path.exists():
-        return str(path), False
-    candidates = []
+    return (
+        os.path.isabs(name)
+        or name.startswith(("~", "./", "../"))
+        or os.sep in name
+        or (os.altsep is not None and os.altsep in name)
+    )
+
+
+def fastsam_search_dirs() -> list[Path]:
+    """Folders a bare FastSAM name is looked up in, in order.
+
+    ``$SFS_WEIGHTS_DIR``, the sfs_ros cache (``<cache>/weights``) and ultralytics' weights
+    folder. The working directory is deliberately not one of them.
+    """
+    dirs = []
     if env_dir := os.environ.get("SFS_WEIGHTS_DIR"):
-        candidates.append(Path(env_dir) / path.name)
+        dirs.append(Path(env_dir).expanduser())
+    dirs.append(cache_dir() / "weights")
     import_ultralytics()
+    from ultralytics.utils import SETTINGS
+
+    dirs.append(Path(SETTINGS["weights_dir"]).expanduser())
+    return [d.absolute() for d in dirs]
+
+
+def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str, bool]:
+    """Return ``(absolute path, is_random)`` for the FastSAM weights ``name``.
+
+    ``name`` is an explicit path (see :func:`is_explicit_path`), or a release asset name such
+    as ``FastSAM-s.pt`` that is looked up in :func:`fastsam_search_dirs` and then downloaded
+    into ultralytics' weights folder (online only). Exported backends (``.onnx``,
+    ``*_openvino_model/``, ``.engine``) are accepted as paths. Exactly one log line says what
+    happened when the file is not on disk.
+    """
+    if is_explicit_path(name):
+        path = Path(name).expanduser().absolute()
+        if path.exists():
+            return str(path), False
+        candidates = [path]
+    else:
+        candidates = [d / name for d in fastsam_search_dirs()]
+        for candidate in candidates:
+            if candidate.exists():
+                return str(candidate), False
     from ultralytics.utils import SETTINGS
     from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES, attempt_download_asset
 
-    candidates.append(Path(SETTINGS["weights_dir"]) / path.name)
-    for candidate in candidates:
-        if candidate.exists():
-            return str(candidate), False
-    reason = "offline (SFS_OFFLINE/HF_HUB_OFFLINE set)"
-    if path.name in GITHUB_ASSETS_NAMES and not weights_offline():
-        LOG.info("downloading %s into %s (first start only)", path.name, SETTINGS["weights_dir"])
+    looked = ", ".join(str(c.parent if len(candidates) > 1 else c) for c in candidates)
+    base = Path(name).name
+    if is_explicit_path(name):
+        reason = "no such file"
+    elif base not in GITHUB_ASSETS_NAMES:
+        reason = "not a known FastSAM release asset, so it cannot be downloaded"
+    elif weights_offline():
+        reason = "downloads are off (SFS_OFFLINE/HF_HUB_OFFLINE set)"
+    else:
+        target = Path(SETTINGS["weights_dir"]).expanduser().absolute() / base
+        LOG.info(
+            "%s not found (looked in %s); trying to download it into %s",
+            base,
+            looked,
+            target.parent,
+        )
         saved = os.environ.pop("YOLO_OFFLINE", None)
         try:
-            downloaded = attempt_download_asset(Path(SETTINGS["weights_dir"]) / path.name)
+            downloaded = attempt_download_asset(target)
             if Path(downloaded).exists():
-                return str(downloaded), False
-            reason = "download produced no file"
+                LOG.info("downloaded %s", downloaded)
+                return str(Path(downloaded).absolute()), False
+            reason = "the download produced no file"
         except Exception as exc:  # network errors come in many types; reported below
-            reason = f"download failed: {exc}"
+            reason = f"the download failed: {str(exc).splitlines()[0] if str(exc) else exc!r}"
         finally:
             if saved is not None:
                 os.environ["YOLO_OFFLINE"] = saved
-    elif path.name not in GITHUB_ASSETS_NAMES:
-        reason = "not a file and not a known FastSAM release asset"
     if allow_random:
-        return str(build_random_fastsam(path.name)), True
-    looked = ", ".join(str(c) for c in [path, *candidates])
+        LOG.warning(
+            "%s not found (looked in %s; %s); using random weights because "
+            "allow_random_weights is on",
+            name,
+            looked,
+            reason,
+        )
+        return str(build_random_fastsam(base)), True
     raise WeightsNotFoundError(
         f"FastSAM weights '{name}' not found (looked in: {looked}; {reason}). "
         + _missing_hint("fastsam.model")
     )
+
+
+class UnusableWeightsError(WeightsNotFoundError):
+    """A weights file exists but cannot be used (damaged, wrong format, unsafe to load)."""
+
+
+def open_fastsam(weights: str) -> object:
+    """``ultralytics.FastSAM(weights)`` with restricted (``weights_only``) unpickling.
+
+    Any failure to load becomes one :class:`UnusableWeightsError` line naming the file and
+    ``fastsam.model``, instead of ultralytics' traceback and its generic hints.
+    """
+    import_ultralytics()
+    from ultralytics import FastSAM
+
+    try:
+        return FastSAM(weights)
+    except Exception as exc:  # ultralytics raises TypeError/RuntimeError/KeyError/...; reworded
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        detail = detail.replace("ERROR ❌️ ", "").split("Recommended fixes")[0].split(" Use an")[0]
+        raise UnusableWeightsError(
+            f"fastsam.model: '{weights}' cannot be loaded as FastSAM weights "
+            f"({type(exc).__name__}: {detail.strip()[:300]}). Point fastsam.model at a genuine "
+            "FastSAM / YOLOv8-seg checkpoint (.pt, .onnx or *_openvino_model/)."
+        ) from exc
 
 
 def build_random_fastsam(
@@ -119,9 +195,13 @@ def build_random_fastsam(
     """Build the FastSAM architecture of ``name`` with random weights and save it as a ``.pt``.
 
     The file is saved through an ultralytics ``YOLO`` object, exactly like a released
-    checkpoint, so it loads through ``FastSAM(path)``. Cached under :func:`cache_dir`.
+    checkpoint, so it loads through ``FastSAM(path)``. Cached under :func:`cache_dir` with a
+    digest sidecar (see :mod:`sfs_ros.cache_files`): a damaged cached file is moved aside and
+    rebuilt; concurrent builders each use their own temporary file.
     """
     import torch
+
+    from sfs_ros import cache_files
 
     import_ultralytics()
     from ultralytics import YOLO
@@ -129,8 +209,11 @@ def build_random_fastsam(
 
     yaml_name = fastsam_arch_yaml(name)
     out = out or cache_dir() / "random" / f"{Path(name).stem}.random-seed{seed}.pt"
-    if out.exists():
+    problem = cache_files.verify_file(out)
+    if problem is None:
         return out
+    if out.exists():
+        cache_files.move_aside(out, problem)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     wrapper = YOLO(yaml_name, task="segment", verbose=False)
@@ -139,9 +222,12 @@ def build_random_fastsam(
     wrapper.model.args = {"task": "segment", "imgsz": 1024}
     wrapper.model.task = "segment"
     wrapper.ckpt = {"train_args": {"task": "segment", "imgsz": 1024}}
-    tmp = out.with_suffix(".tmp.pt")
-    wrapper.save(str(tmp))
-    tmp.replace(out)
+    tmp = cache_files.temp_sibling(out)
+    try:
+        wrapper.save(str(tmp))
+        cache_files.publish_file(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -138,3 +140,80 @@ def test_exported_backend_on_mask2former_says_it_runs_in_torch(tmp_path, caplog)
     segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), backend="onnx")
     assert segmenter.runner is None
     assert "applies to FastSAM and SegFormer only" in caplog.text
+
+
+def _plant_malicious_checkpoint(path, marker):
+    """A torch checkpoint whose unpickling runs code (writes ``marker``)."""
+    import torch
+
+    class _Payload:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').write('pwned')",))
+
+    torch.save({"model": _Payload(), "train_args": {"task": "segment"}}, path)
+
+
+def test_planted_checkpoint_in_the_working_directory_is_never_loaded(
+    monkeypatch, tmp_path, caplog
+):
+    """Issue item 3: the default 'FastSAM-s.pt' was looked up in the cwd and unpickled."""
+    monkeypatch.setenv("SFS_OFFLINE", "1")
+    monkeypatch.delenv("SFS_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "code_ran"
+    _plant_malicious_checkpoint(tmp_path / "FastSAM-s.pt", marker)
+    with caplog.at_level("WARNING", logger="sfs_ros"):
+        path, is_random = resolve_fastsam_weights("FastSAM-s.pt", allow_random=True)
+    assert is_random is True
+    assert Path(path).parent != tmp_path and Path(path).is_absolute()
+    assert not marker.exists()
+    # One truthful line per model: what was looked for, where, and why random weights.
+    lines = [r.getMessage() for r in caplog.records if "FastSAM-s.pt" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "not found" in lines[0] and "downloads are off" in lines[0]
+    assert "using random weights because allow_random_weights is on" in lines[0]
+    assert str(tmp_path) not in lines[0]  # the cwd is not searched, so not listed
+    assert not any("downloading" in r.getMessage() for r in caplog.records)
+
+
+def test_planted_checkpoint_named_explicitly_is_refused_without_running_code(tmp_path):
+    """Restricted unpickling: even an explicit path cannot execute code; one clear line."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    marker = tmp_path / "code_ran"
+    planted = tmp_path / "evil" / "FastSAM-s.pt"
+    planted.parent.mkdir()
+    _plant_malicious_checkpoint(planted, marker)
+    with pytest.raises(UnusableWeightsError, match=r"^fastsam\.model: '.*FastSAM-s\.pt' cannot"):
+        FastSAMMaskGenerator(str(planted), select_device("cpu"), imgsz=64)
+    assert not marker.exists()
+
+
+def test_weights_dir_env_is_searched_for_bare_names(monkeypatch, tmp_path, fastsam_pt):
+    import shutil
+
+    monkeypatch.setenv("SFS_OFFLINE", "1")
+    monkeypatch.setenv("SFS_WEIGHTS_DIR", str(tmp_path))
+    shutil.copy(fastsam_pt, tmp_path / "FastSAM-s.pt")
+    assert resolve_fastsam_weights("FastSAM-s.pt") == (str(tmp_path / "FastSAM-s.pt"), False)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not a checkpoint at all", b"PK\x03\x04truncated zip"],
+    ids=["empty", "text", "truncated"],
+)
+def test_unusable_fastsam_file_is_one_line_naming_the_parameter(tmp_path, content):
+    """Issue item 11: no raw ultralytics traceback or its 'yolo predict' hint."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    bad = tmp_path / "FastSAM-s.pt"
+    bad.write_bytes(content)
+    with pytest.raises(UnusableWeightsError) as err:
+        FastSAMMaskGenerator(str(bad), select_device("cpu"), imgsz=64)
+    text = str(err.value)
+    assert text.startswith(f"fastsam.model: '{bad}' cannot be loaded")
+    assert "yolo predict" not in text and "yolo26n" not in text and "\n" not in text
+    assert isinstance(err.value, WeightsNotFoundError)  # the node's start-up error path

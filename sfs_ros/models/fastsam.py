@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from sfs_ros.runtime import LOG, DeviceChoice, import_ultralytics
+from sfs_ros.runtime import LOG, DeviceChoice
 
 BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapped to it
 FULL_BOX_IOU = 0.9  # FastSAM: boxes with IoU > 0.9 against the whole image become the full box
@@ -101,8 +101,7 @@ class FastSAMMaskGenerator:
     ) -> None:
         import torch
 
-        import_ultralytics()
-        from ultralytics import FastSAM
+        from sfs_ros.weights import open_fastsam
 
         self.weights = weights
         self.device = device
@@ -110,7 +109,7 @@ class FastSAMMaskGenerator:
         self.conf = float(conf)
         self.iou = float(iou)
         self.max_masks = int(max_masks)
-        wrapper = FastSAM(weights)
+        wrapper = open_fastsam(weights)  # restricted unpickling; one clear error line
         net = wrapper.model
         if not isinstance(net, torch.nn.Module):
             raise ValueError(f"{weights}: expected a PyTorch FastSAM/YOLOv8-seg checkpoint")
