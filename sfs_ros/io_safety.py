@@ -14,6 +14,7 @@ Rules, shared by ``sfs-segment``, ``sfs-eval`` and the model caches:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -35,6 +36,11 @@ __all__ = [
 ]
 
 
+# Pixel types each format stores without conversion.
+_ENCODER_DTYPES = {".png": (np.uint8, np.uint16), ".tif": (np.uint8, np.uint16)}
+_ENCODER_DTYPES[".tiff"] = _ENCODER_DTYPES[".tif"]
+
+
 class OutputWriteError(OSError):
     """An output file or folder could not be written; the message names it and says why."""
 
@@ -42,8 +48,10 @@ class OutputWriteError(OSError):
 def _reason(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "no space left on the device"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "permission denied (read-only folder or file system?)"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
     return exc.strerror or str(exc)
 
 
@@ -64,7 +72,8 @@ def ensure_writable_dir(path: str | Path) -> Path:
     if folder.exists() and not folder.is_dir():
         raise OutputWriteError(f"output folder '{folder}' exists and is not a folder")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(folder / ".sfs-write-probe", b"")
         (folder / ".sfs-write-probe").unlink()
     except OutputWriteError as exc:
@@ -98,7 +107,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)  # never created, or already renamed
+        with contextlib.suppress(OSError):  # never created, renamed, or a read-only folder
+            tmp.unlink()
         raise OutputWriteError(f"could not write '{path}': {_reason(exc)}") from exc
 
 
@@ -121,6 +131,13 @@ def encode_image(path: str | Path, image: np.ndarray) -> bytes:
     import cv2
 
     suffix = Path(path).suffix.lower() or ".png"
+    allowed = _ENCODER_DTYPES.get(suffix, (np.uint8,))
+    if image.size == 0 or image.dtype not in allowed:
+        # OpenCV would silently convert other depths to 8 bits (class ids > 255 lost).
+        raise OutputWriteError(
+            f"could not encode '{path}': {image.dtype} {image.shape} is not a non-empty "
+            f"{' or '.join(np.dtype(d).name for d in allowed)} image"
+        )
     try:
         ok, buf = cv2.imencode(suffix, image)
     except cv2.error as exc:
