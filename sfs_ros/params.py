@@ -60,7 +60,27 @@ PARAMS: tuple[ParamSpec, ...] = (
         "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256
     ),
     ParamSpec(
-        "fastsam.model", "FastSAM-s.pt", "FastSAM / YOLOv8-seg checkpoint (path or release name)"
+        "backend_cache.max_shapes",
+        4,
+        "onnx/openvino: compiled models kept in memory per network, one per input shape "
+        "(least recently used released first)",
+        min=1,
+        max=64,
+    ),
+    ParamSpec(
+        "backend_cache.max_mb",
+        1024,
+        "onnx/openvino: megabytes of exports and compiled blobs kept in the sfs_ros cache "
+        "(least recently used files deleted first)",
+        min=16,
+        max=1_000_000,
+    ),
+    ParamSpec(
+        "fastsam.model",
+        "FastSAM-s.pt",
+        "FastSAM / YOLOv8-seg checkpoint: a path (with a folder, e.g. ./x.pt), or a release name "
+        "looked up in $SFS_WEIGHTS_DIR, the sfs_ros cache and ultralytics' weights folder "
+        "(never the working directory)",
     ),
     ParamSpec(
         "fastsam.imgsz", 640, "network input size (long side, multiple of 32)", min=64, max=2048

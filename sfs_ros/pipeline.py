@@ -123,7 +123,7 @@ class Pipeline:
     @classmethod
     def from_config(cls, config: dict[str, Any], warmup: bool = True) -> Pipeline:
         """Load every model named by a validated config (see :func:`sfs_ros.params.load_config`)."""
-        from sfs_ros.models.backends import check_backend
+        from sfs_ros.models.backends import check_backend, set_cache_limits
         from sfs_ros.models.closed_set import ClosedSetSegmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
         from sfs_ros.runtime import select_device, set_torch_threads
@@ -134,6 +134,7 @@ class Pipeline:
         LOG.info("device %s (%s)", device.device, device.reason)
         backend = config["backend"]
         check_backend(backend, device.device)
+        set_cache_limits(config["backend_cache.max_shapes"], config["backend_cache.max_mb"])
         set_torch_threads(config["num_threads"])
         weights, fastsam_random = resolve_fastsam_weights(config["fastsam.model"], allow_random)
         masker = FastSAMMaskGenerator(

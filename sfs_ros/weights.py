@@ -8,8 +8,11 @@ announced loudly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from sfs_ros.runtime import LOG, import_ultralytics
@@ -232,6 +235,32 @@ def build_random_fastsam(
 
 
 # ---------------------------------------------------------------------- transformers models
+def _begin_dir_entry(out: Path) -> Path | None:
+    """None when the cached model folder ``out`` is complete and intact; else a fresh
+    per-process folder to build it in (a damaged ``out`` is moved aside with one line)."""
+    from sfs_ros import cache_files
+
+    problem = cache_files.verify_dir(out)
+    if problem is None:
+        return None
+    if out.exists():
+        cache_files.move_aside(out, problem)
+    return cache_files.new_temp_dir(out)
+
+
+@contextlib.contextmanager
+def _finish_dir_entry(tmp: Path, out: Path) -> Iterator[None]:
+    """Build inside ``tmp``; on success mark it complete and rename it to ``out``."""
+    from sfs_ros import cache_files
+
+    try:
+        yield
+        cache_files.publish_dir(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def hub_model_type(model_id: str) -> str:
     """Guess the architecture family of a hub id or directory name (for random weights)."""
     low = model_id.lower()
@@ -262,7 +291,7 @@ def build_random_segformer(
     match = re.search(r"segformer-?(b[0-5])", model_id.lower())
     variant = match.group(1) if match else "b0"
     out = out or cache_dir() / "random" / f"segformer-{variant}-{len(id2label)}-seed{seed}"
-    if (out / "config.json").exists():
+    if (tmp := _begin_dir_entry(out)) is None:
         return out
     hidden, depths, decoder = _SEGFORMER_VARIANTS[variant]
     config = SegformerConfig(
@@ -275,9 +304,11 @@ def build_random_segformer(
     )
     torch.manual_seed(seed)
     model = SegformerForSemanticSegmentation(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    SegformerImageProcessor(size={"height": input_size, "width": input_size}).save_pretrained(out)
+    with _finish_dir_entry(tmp, out):
+        model.save_pretrained(tmp)
+        SegformerImageProcessor(size={"height": input_size, "width": input_size}).save_pretrained(
+            tmp
+        )
     return out
 
 
@@ -297,7 +328,7 @@ def build_random_mask2former(
     )
 
     out = out or cache_dir() / "random" / f"mask2former-{len(id2label)}-seed{seed}"
-    if (out / "config.json").exists():
+    if (tmp := _begin_dir_entry(out)) is None:
         return out
     config = Mask2FormerConfig(
         num_labels=len(id2label),
@@ -306,10 +337,10 @@ def build_random_mask2former(
     )
     torch.manual_seed(seed)
     model = Mask2FormerForUniversalSegmentation(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
     size = {"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 4 // 3}
-    Mask2FormerImageProcessor(size=size).save_pretrained(out)
+    with _finish_dir_entry(tmp, out):
+        model.save_pretrained(tmp)
+        Mask2FormerImageProcessor(size=size).save_pretrained(tmp)
     return out
 
 
@@ -433,7 +464,7 @@ def build_random_blip(out: Path | None = None, seed: int = 0, image_size: int = 
     )
 
     out = out or cache_dir() / "random" / f"blip-captioning-tiny-seed{seed}"
-    if (out / "config.json").exists() and (out / "processor_config.json").exists():
+    if (tmp := _begin_dir_entry(out)) is None:
         return out
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     words = list(dict.fromkeys(_BLIP_TEST_WORDS))
@@ -473,8 +504,8 @@ def build_random_blip(out: Path | None = None, seed: int = 0, image_size: int = 
     )
     torch.manual_seed(seed)
     model = BlipForConditionalGeneration(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
     image_processor = BlipImageProcessor(size={"height": image_size, "width": image_size})
-    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    with _finish_dir_entry(tmp, out):
+        model.save_pretrained(tmp)
+        BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(tmp)
     return out
