@@ -217,3 +217,58 @@ def test_unusable_fastsam_file_is_one_line_naming_the_parameter(tmp_path, conten
     assert text.startswith(f"fastsam.model: '{bad}' cannot be loaded")
     assert "yolo predict" not in text and "yolo26n" not in text and "\n" not in text
     assert isinstance(err.value, WeightsNotFoundError)  # the node's start-up error path
+
+
+def _damaged_copy(src, dst, value: float, every_conv: bool = False):
+    """A copy of a FastSAM checkpoint with the first (or every) conv weight set to ``value``."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    convs = [m for m in ckpt["model"].modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for conv in convs if every_conv else convs[:1]:
+            conv.weight.fill_(value)
+    torch.save(ckpt, dst)
+    return dst
+
+
+def test_nan_weights_are_refused_at_load_naming_the_parameter(tmp_path, fastsam_pt):
+    """Issue item 11: NaN weights loaded without a warning."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    bad = _damaged_copy(fastsam_pt, tmp_path / "nan.pt", float("nan"))
+    with pytest.raises(UnusableWeightsError, match=r"^fastsam\.model: .* NaN/inf values in"):
+        FastSAMMaskGenerator(str(bad), select_device("cpu"), imgsz=64)
+
+
+def test_nan_logits_on_the_warm_up_frame_are_broken_weights(tmp_path, fastsam_pt):
+    """Finite but absurd weights (e.g. flipped exponent bits) overflow to NaN/inf logits."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    # Finite fp16 values (the checkpoint's dtype) whose activations overflow float32.
+    bad = _damaged_copy(fastsam_pt, tmp_path / "huge.pt", 6e4, every_conv=True)
+    generator = FastSAMMaskGenerator(str(bad), select_device("cpu"), imgsz=64)
+    with pytest.raises(UnusableWeightsError, match=r"NaN/inf outputs on the warm-up frame"):
+        generator.warmup((48, 64))
+    generator.warmup((48, 64))  # checked once: later frames pay nothing and do not raise
+
+
+def test_segformer_with_nan_weights_names_closed_set_model(tmp_path, segformer_dir):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.weights import UnusableWeightsError
+
+    copy = tmp_path / "seg"
+    shutil.copytree(segformer_dir, copy)
+    tensors = load_file(copy / "model.safetensors")
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.ndim == 4)
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(tensors, copy / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(UnusableWeightsError, match=r"^closed_set\.model: .* NaN/inf values"):
+        ClosedSetSegmenter(str(copy), select_device("cpu"))

@@ -248,6 +248,7 @@ class ExportedNetwork:
         self.threads = int(threads) or (os.cpu_count() or 1)
         # Least recently used first; bounded by CACHE_LIMITS.max_shapes.
         self._compiled: OrderedDict[tuple[int, ...], Callable] = OrderedDict()
+        self._output_checked = False
 
     def onnx_path(self, shape: Sequence[int]) -> Path:
         """Cache location of the export for one input shape."""
@@ -355,7 +356,17 @@ class ExportedNetwork:
             self.prepare(x.shape)
         else:
             self._compiled.move_to_end(x.shape)
-        return self._compiled[x.shape](x)
+        outputs = self._compiled[x.shape](x)
+        if not self._output_checked:  # the warm-up frame: broken weights show here
+            self._output_checked = True
+            if not all(np.isfinite(o).all() for o in outputs):
+                from sfs_ros.weights import UnusableWeightsError
+
+                raise UnusableWeightsError(
+                    f"{self.name}: the {self.backend} model gives NaN/inf outputs on the warm-up "
+                    "frame: the weights it was exported from are broken"
+                )
+        return outputs
 
 
 def _first_line(exc: BaseException) -> str:

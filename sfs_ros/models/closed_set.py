@@ -20,7 +20,7 @@ from sfs_ros.vocabularies import (
     normalize_class_name,
     vocabulary_from_id2label,
 )
-from sfs_ros.weights import resolve_hf_model
+from sfs_ros.weights import check_finite_weights, guard_first_output, resolve_hf_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,6 +95,8 @@ class ClosedSetSegmenter:
                 "mask2former, oneformer, maskformer"
             )
         self.model = self.model.to(device.device).eval()
+        check_finite_weights(self.model, "closed_set.model", model_id)  # damaged files
+        guard_first_output(self.model, "closed_set.model", model_id)  # NaN logits at warm-up
         self.runner = None  # SegFormer through onnx / openvino (Mask2Former/OneFormer: torch)
         if backend != "torch" and self.model_type != "segformer":
             LOG.warning(
