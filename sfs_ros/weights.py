@@ -9,6 +9,7 @@ announced loudly.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -37,6 +38,15 @@ _SEGFORMER_VARIANTS = {
 
 class WeightsNotFoundError(FileNotFoundError):
     """Model weights are missing and cannot (or may not) be downloaded."""
+
+
+def hub_offline() -> None:
+    """Put huggingface_hub in offline mode for this process (it reads HF_HUB_OFFLINE once, at
+    import): with SFS_OFFLINE set, a cache lookup must never turn into minutes of retries."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
 
 
 def weights_offline() -> bool:
@@ -437,6 +447,8 @@ def resolve_hf_model(
         return str(path), False
     from huggingface_hub import try_to_load_from_cache
 
+    if weights_offline():
+        hub_offline()
     cached = try_to_load_from_cache(model_id, "config.json")
     if isinstance(cached, str):
         return model_id, False
@@ -444,14 +456,26 @@ def resolve_hf_model(
     if not weights_offline():
         from huggingface_hub import snapshot_download
 
-        LOG.info("downloading %s from the Hugging Face hub (first start only)", model_id)
+        LOG.info(
+            "%s is not in the local Hugging Face cache; trying to download it from the hub",
+            model_id,
+        )
         try:
             snapshot_download(model_id)
+            LOG.info("downloaded %s", model_id)
             return model_id, False
         except Exception as exc:  # network and hub errors: reported below
-            reason = f"download failed: {exc}"
+            text = str(exc).strip()
+            reason = f"download failed: {text.splitlines()[0] if text else type(exc).__name__}"
     if allow_random:
         family = hub_model_type(model_id)
+        if family in ("segformer", "mask2former"):
+            LOG.warning(
+                "closed-set model %s not found (%s); using random weights because "
+                "allow_random_weights is on",
+                model_id,
+                reason,
+            )
         if family == "segformer":
             return str(build_random_segformer(model_id, id2label)), True
         if family == "mask2former":
@@ -464,6 +488,82 @@ def resolve_hf_model(
     raise WeightsNotFoundError(
         f"closed-set model '{model_id}' not found ({reason}). " + _missing_hint("closed_set.model")
     )
+
+
+# ------------------------------------------------------------------------------ open_clip
+def resolve_clip_pretrained(model_name: str, tag: str) -> tuple[str | None, str]:
+    """Where open_clip should load ``model_name`` / ``tag`` from, without touching the network
+    when downloads are off.
+
+    Returns ``(source, reason)``: ``source`` is a local checkpoint file given as the tag, the
+    tag itself when its checkpoint is in the Hugging Face / open_clip cache or open_clip may
+    download it (online), or None when it is unavailable (``reason`` says why). Offline, a
+    missing file is reported at once instead of after ~50 s of hub retries.
+    """
+    import open_clip
+    from open_clip import pretrained as oc_pretrained
+
+    local = Path(tag).expanduser()
+    if local.is_file():
+        return str(local.absolute()), ""
+    cfg = open_clip.get_pretrained_cfg(model_name, tag)
+    if not cfg:
+        return None, (
+            f"'{tag}' is neither a file nor a pretrained tag of {model_name} "
+            "(see open_clip.list_pretrained())"
+        )
+    offline = weights_offline()
+    if offline:
+        hub_offline()
+    if _cached_clip_file(cfg, oc_pretrained) is not None:
+        return tag, ""  # open_clip finds it in its cache (the tag keeps its quick_gelu etc.)
+    if offline:
+        return None, "not in the local cache and downloads are off (SFS_OFFLINE/HF_HUB_OFFLINE set)"
+    LOG.info(
+        "CLIP weights %s/%s are not in the local cache; trying to download them",
+        model_name,
+        tag,
+    )
+    return tag, ""
+
+
+class _OpenClipChatter(logging.Filter):
+    """Drops open_clip's own progress lines (it logs through the root logger) below ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or "open_clip" not in record.pathname
+
+
+@contextlib.contextmanager
+def quiet_open_clip() -> Iterator[None]:
+    """Build an open_clip model without its unformatted root-logger lines ("Parsing model
+    identifier", "No pretrained weights loaded ..."): sfs_ros logs one line per model itself."""
+    chatter = _OpenClipChatter()
+    logging.getLogger().addFilter(chatter)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(chatter)
+
+
+def _cached_clip_file(cfg: dict, oc_pretrained: object) -> str | None:
+    """The already-downloaded checkpoint of an open_clip pretrained config, if any."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if cfg.get("file"):
+        return cfg["file"] if Path(cfg["file"]).is_file() else None
+    if hub := cfg.get("hf_hub", ""):
+        repo, filename = os.path.split(hub)  # "org/name/" = default file name (open_clip)
+        filename = filename or oc_pretrained.HF_WEIGHTS_NAME
+        for name in [*oc_pretrained._get_safe_alternatives(filename), filename]:
+            found = try_to_load_from_cache(repo, name)
+            if isinstance(found, str):
+                return found
+    if url := cfg.get("url", ""):
+        found = Path.home() / ".cache" / "clip" / os.path.basename(url.split("?")[0])
+        if found.is_file():
+            return str(found)
+    return None
 
 
 # A tiny WordPiece vocabulary for random-weight BLIP captioners (BERT's five specials first).
