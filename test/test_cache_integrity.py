@@ -202,3 +202,49 @@ def test_cache_limit_parameters_are_validated():
     assert (config["backend_cache.max_shapes"], config["backend_cache.max_mb"]) == (4, 1024)
     with pytest.raises(ConfigError, match=r"backend_cache\.max_shapes"):
         load_config(None, ["backend_cache.max_shapes=0"])
+
+
+# ------------------------------------------------ item 6: damaged Hugging Face cache
+def _hub_copy(src: Path, cache: Path, repo: str) -> Path:
+    """``src`` laid out like a hub download in ``cache`` (blobs + snapshot links + refs)."""
+    folder = cache / ("models--" + repo.replace("/", "--"))
+    rev = "0" * 40
+    snapshot = folder / "snapshots" / rev
+    snapshot.mkdir(parents=True)
+    (folder / "blobs").mkdir()
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(rev)
+    for file in src.iterdir():
+        if file.name.startswith("."):
+            continue
+        blob = folder / "blobs" / cache_files.file_digest(file)
+        shutil.copy(file, blob)
+        (snapshot / file.name).symlink_to(os.path.relpath(blob, snapshot))
+    return snapshot
+
+
+def test_damaged_hub_cache_is_named_and_moved_aside(tmp_path, monkeypatch, segformer_dir):
+    from huggingface_hub import constants
+
+    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.runtime import select_device
+    from sfs_ros.weights import UnusableWeightsError, WeightsNotFoundError
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("SFS_OFFLINE", "1")
+    repo = "sfs-test/segformer-b0-hubcopy"
+    snapshot = _hub_copy(segformer_dir, hub, repo)
+    ClosedSetSegmenter(repo, select_device("cpu"))  # the intact copy loads
+    blob = (snapshot / "model.safetensors").resolve()
+    blob.write_bytes(blob.read_bytes()[:1000])  # truncated download
+    with pytest.raises(UnusableWeightsError) as err:
+        ClosedSetSegmenter(repo, select_device("cpu"))
+    text = str(err.value)
+    assert text.startswith("closed_set.model: the cached copy of 'sfs-test/segformer-b0-hubcopy'")
+    assert str(snapshot) in text and "moved aside" in text and "\n" not in text
+    assert not snapshot.exists() and list(snapshot.parent.glob("*.damaged-*"))
+    # The next start no longer finds a damaged copy: the usual "not found" error, not a crash.
+    with pytest.raises(WeightsNotFoundError, match="not found"):
+        ClosedSetSegmenter(repo, select_device("cpu"))
