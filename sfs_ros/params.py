@@ -8,6 +8,7 @@ whether it may change at run time (``live``). Config files use the ROS 2 paramet
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,27 @@ PARAMS: tuple[ParamSpec, ...] = (
         "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256
     ),
     ParamSpec(
-        "fastsam.model", "FastSAM-s.pt", "FastSAM / YOLOv8-seg checkpoint (path or release name)"
+        "backend_cache.max_shapes",
+        4,
+        "onnx/openvino: compiled models kept in memory per network, one per input shape "
+        "(least recently used released first)",
+        min=1,
+        max=64,
+    ),
+    ParamSpec(
+        "backend_cache.max_mb",
+        1024,
+        "onnx/openvino: megabytes of exports and compiled blobs kept in the sfs_ros cache "
+        "(least recently used files deleted first)",
+        min=16,
+        max=1_000_000,
+    ),
+    ParamSpec(
+        "fastsam.model",
+        "FastSAM-s.pt",
+        "FastSAM / YOLOv8-seg checkpoint: a path (with a folder, e.g. ./x.pt), or a release name "
+        "looked up in $SFS_WEIGHTS_DIR, the sfs_ros cache and ultralytics' weights folder "
+        "(never the working directory)",
     ),
     ParamSpec(
         "fastsam.imgsz",
@@ -249,6 +270,10 @@ def validate(name: str, value: Any) -> Any:
         return _clean(spec, list(value))
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{name}: expected {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        # NaN passes every range comparison (NaN < x and NaN > x are both False) and inf has
+        # no meaning for any parameter, so neither ever reaches a model.
+        raise ConfigError(f"{name}: {value!r} is not a finite number")
     if spec.choices is not None and value not in spec.choices:
         raise ConfigError(f"{name}: '{value}' is not one of {', '.join(spec.choices)}")
     if spec.min is not None and value < spec.min:

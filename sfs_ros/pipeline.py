@@ -139,7 +139,7 @@ class Pipeline:
         :meth:`reset_sequence` between unrelated images. Otherwise (the node) it runs on a
         background thread at most ``open_vocab.rate_hz`` times a second.
         """
-        from sfs_ros.models.backends import check_backend
+        from sfs_ros.models.backends import check_backend, set_cache_limits
         from sfs_ros.models.closed_set import ClosedSetSegmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
         from sfs_ros.runtime import select_device, set_torch_threads
@@ -150,6 +150,7 @@ class Pipeline:
         LOG.info("device %s (%s)", device.device, device.reason)
         backend = config["backend"]
         check_backend(backend, device.device)
+        set_cache_limits(config["backend_cache.max_shapes"], config["backend_cache.max_mb"])
         set_torch_threads(config["num_threads"])
         weights, fastsam_random = resolve_fastsam_weights(config["fastsam.model"], allow_random)
         masker = FastSAMMaskGenerator(

@@ -18,7 +18,12 @@ def import_ultralytics() -> ModuleType:
     ultralytics resolves DNS names at import to decide whether it is online, syncs settings
     and may pip-install missing packages; all of that is switched off here. Its NMS only uses
     torchvision when torchvision was imported first, so that import comes first.
+
+    Checkpoints are always unpickled in ultralytics' restricted mode (``weights_only`` with an
+    allow-list of model classes, its ``ULTRALYTICS_SAFE_LOAD``), so a planted ``.pt`` file
+    cannot run code; genuine FastSAM / YOLOv8-seg checkpoints load unchanged.
     """
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_VERBOSE", "false")
@@ -32,6 +37,11 @@ def import_ultralytics() -> ModuleType:
         os.environ.pop("OMP_NUM_THREADS", None)
     if SETTINGS.get("sync", False):
         SETTINGS.update({"sync": False})
+    from ultralytics.nn import tasks
+
+    # The flag is read once at import; set it on the module too in case ultralytics was
+    # imported before this function ran.
+    tasks.SAFE_LOAD = True
     return ultralytics
 
 

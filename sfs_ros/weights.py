@@ -8,11 +8,19 @@ announced loudly.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from sfs_ros.runtime import LOG, import_ultralytics
+
+T = TypeVar("T")
 
 RANDOM_WEIGHTS_BANNER = (
     "RANDOM WEIGHTS IN USE for {what}: outputs are NOT meaningful segmentations "
@@ -34,6 +42,15 @@ _SEGFORMER_VARIANTS = {
 
 class WeightsNotFoundError(FileNotFoundError):
     """Model weights are missing and cannot (or may not) be downloaded."""
+
+
+def hub_offline() -> None:
+    """Put huggingface_hub in offline mode for this process (it reads HF_HUB_OFFLINE once, at
+    import): with SFS_OFFLINE set, a cache lookup must never turn into minutes of retries."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
 
 
 def weights_offline() -> bool:
@@ -67,50 +84,203 @@ def fastsam_arch_yaml(name: str) -> str:
     return _FASTSAM_ARCHS[match.group(1) if match else "s"]
 
 
-def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str, bool]:
-    """Return ``(path, is_random)`` for the FastSAM weights ``name``.
+def is_explicit_path(name: str) -> bool:
+    """True when ``name`` names a file by path (absolute, ``~``, ``./`` or with a folder).
 
-    ``name`` is a path, or a release asset name such as ``FastSAM-s.pt`` that is looked up in
-    ``$SFS_WEIGHTS_DIR``, the ultralytics weights directory and then downloaded (online only).
-    Exported backends (``.onnx``, ``*_openvino_model/``, ``.engine``) are accepted as paths.
+    A bare file name such as ``FastSAM-s.pt`` is a release name: it is searched only in the
+    documented weights folders (:func:`fastsam_search_dirs`), never in the working directory,
+    so a file planted there is never loaded by accident.
     """
-    path = Path(name).expanduser()
-    if path.exists():
-        return str(path), False
-    candidates = []
+    return (
+        os.path.isabs(name)
+        or name.startswith(("~", "./", "../"))
+        or os.sep in name
+        or (os.altsep is not None and os.altsep in name)
+    )
+
+
+def fastsam_search_dirs() -> list[Path]:
+    """Folders a bare FastSAM name is looked up in, in order.
+
+    ``$SFS_WEIGHTS_DIR``, the sfs_ros cache (``<cache>/weights``) and ultralytics' weights
+    folder. The working directory is deliberately not one of them.
+    """
+    dirs = []
     if env_dir := os.environ.get("SFS_WEIGHTS_DIR"):
-        candidates.append(Path(env_dir) / path.name)
+        dirs.append(Path(env_dir).expanduser())
+    dirs.append(cache_dir() / "weights")
     import_ultralytics()
+    from ultralytics.utils import SETTINGS
+
+    dirs.append(Path(SETTINGS["weights_dir"]).expanduser())
+    return [d.absolute() for d in dirs]
+
+
+def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str, bool]:
+    """Return ``(absolute path, is_random)`` for the FastSAM weights ``name``.
+
+    ``name`` is an explicit path (see :func:`is_explicit_path`), or a release asset name such
+    as ``FastSAM-s.pt`` that is looked up in :func:`fastsam_search_dirs` and then downloaded
+    into ultralytics' weights folder (online only). Exported backends (``.onnx``,
+    ``*_openvino_model/``, ``.engine``) are accepted as paths. Exactly one log line says what
+    happened when the file is not on disk.
+    """
+    if is_explicit_path(name):
+        path = Path(name).expanduser().absolute()
+        if path.exists():
+            return str(path), False
+        candidates = [path]
+    else:
+        candidates = [d / name for d in fastsam_search_dirs()]
+        for candidate in candidates:
+            if candidate.exists():
+                return str(candidate), False
     from ultralytics.utils import SETTINGS
     from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES, attempt_download_asset
 
-    candidates.append(Path(SETTINGS["weights_dir"]) / path.name)
-    for candidate in candidates:
-        if candidate.exists():
-            return str(candidate), False
-    reason = "offline (SFS_OFFLINE/HF_HUB_OFFLINE set)"
-    if path.name in GITHUB_ASSETS_NAMES and not weights_offline():
-        LOG.info("downloading %s into %s (first start only)", path.name, SETTINGS["weights_dir"])
+    looked = ", ".join(str(c.parent if len(candidates) > 1 else c) for c in candidates)
+    base = Path(name).name
+    if is_explicit_path(name):
+        reason = "no such file"
+    elif base not in GITHUB_ASSETS_NAMES:
+        reason = "not a known FastSAM release asset, so it cannot be downloaded"
+    elif weights_offline():
+        reason = "downloads are off (SFS_OFFLINE/HF_HUB_OFFLINE set)"
+    else:
+        target = Path(SETTINGS["weights_dir"]).expanduser().absolute() / base
+        LOG.info(
+            "%s not found (looked in %s); trying to download it into %s",
+            base,
+            looked,
+            target.parent,
+        )
         saved = os.environ.pop("YOLO_OFFLINE", None)
         try:
-            downloaded = attempt_download_asset(Path(SETTINGS["weights_dir"]) / path.name)
+            downloaded = attempt_download_asset(target)
             if Path(downloaded).exists():
-                return str(downloaded), False
-            reason = "download produced no file"
+                LOG.info("downloaded %s", downloaded)
+                return str(Path(downloaded).absolute()), False
+            reason = "the download produced no file"
         except Exception as exc:  # network errors come in many types; reported below
-            reason = f"download failed: {exc}"
+            reason = f"the download failed: {str(exc).splitlines()[0] if str(exc) else exc!r}"
         finally:
             if saved is not None:
                 os.environ["YOLO_OFFLINE"] = saved
-    elif path.name not in GITHUB_ASSETS_NAMES:
-        reason = "not a file and not a known FastSAM release asset"
     if allow_random:
-        return str(build_random_fastsam(path.name)), True
-    looked = ", ".join(str(c) for c in [path, *candidates])
+        LOG.warning(
+            "%s not found (looked in %s; %s); using random weights because "
+            "allow_random_weights is on",
+            name,
+            looked,
+            reason,
+        )
+        return str(build_random_fastsam(base)), True
     raise WeightsNotFoundError(
         f"FastSAM weights '{name}' not found (looked in: {looked}; {reason}). "
         + _missing_hint("fastsam.model")
     )
+
+
+class UnusableWeightsError(WeightsNotFoundError):
+    """A weights file exists but cannot be used (damaged, wrong format, unsafe to load)."""
+
+
+def open_fastsam(weights: str) -> object:
+    """``ultralytics.FastSAM(weights)`` with restricted (``weights_only``) unpickling.
+
+    Any failure to load becomes one :class:`UnusableWeightsError` line naming the file and
+    ``fastsam.model``, instead of ultralytics' traceback and its generic hints. NaN/inf
+    weights are refused here, NaN/inf outputs on the first (warm-up) frame by a one-shot
+    check (:func:`guard_first_output`).
+    """
+    import_ultralytics()
+    from ultralytics import FastSAM
+
+    try:
+        wrapper = FastSAM(weights)
+    except Exception as exc:  # ultralytics raises TypeError/RuntimeError/KeyError/...; reworded
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        detail = detail.replace("ERROR ❌️ ", "").split("Recommended fixes")[0].split(" Use an")[0]
+        raise UnusableWeightsError(
+            f"fastsam.model: '{weights}' cannot be loaded as FastSAM weights "
+            f"({type(exc).__name__}: {detail.strip()[:300]}). Point fastsam.model at a genuine "
+            "FastSAM / YOLOv8-seg checkpoint (.pt, .onnx or *_openvino_model/)."
+        ) from exc
+    net = getattr(wrapper, "model", None)
+    if hasattr(net, "named_parameters"):
+        check_finite_weights(net, "fastsam.model", weights)
+        if hasattr(net, "fuse"):  # fuse() runs a profiling forward the first time: before the
+            net.fuse(verbose=False)  # warm-up guard, so that the guard sees the warm-up frame
+        guard_first_output(net, "fastsam.model", weights)
+    return wrapper
+
+
+def nonfinite_tensors(module: object) -> list[str]:
+    """Names of the parameters and buffers of a torch module that hold NaN or inf values."""
+    import torch
+
+    named = list(module.named_parameters()) + list(module.named_buffers())
+    return [
+        name
+        for name, tensor in named
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+
+
+def check_finite_weights(module: object, param: str, source: str) -> None:
+    """Refuse weights that hold NaN/inf values (damaged or bit-flipped files).
+
+    Raises:
+        UnusableWeightsError: one line naming ``param``, the file and the first tensors.
+    """
+    bad = nonfinite_tensors(module)
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise UnusableWeightsError(
+            f"{param}: '{source}' holds NaN/inf values in {len(bad)} tensor(s) ({shown}): the "
+            f"file is damaged; point {param} at intact weights"
+        )
+
+
+def _tensors_in(value: object) -> Iterator[object]:
+    """Every tensor inside nested tuples, lists and dicts."""
+    if isinstance(value, tuple | list):
+        for item in value:
+            yield from _tensors_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors_in(item)
+    else:
+        yield value
+
+
+def guard_first_output(module: object, param: str, source: str) -> None:
+    """Check the module's first output (the warm-up frame) for NaN/inf, once.
+
+    Finite but absurd weights (a flipped exponent bit) load fine and then produce NaN/inf
+    logits; the warm-up frame reports them as broken weights instead of a model that
+    silently paints nothing. The hook removes itself after the first call.
+    """
+    import torch
+
+    def hook(_module: object, _inputs: object, output: object) -> None:
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return  # exporting (tracing a copy of the module): not a real frame
+        handle.remove()
+        logits = getattr(output, "logits", None)  # transformers ModelOutput
+        flat = [logits] if logits is not None else list(_tensors_in(output))
+        broken = [
+            t
+            for t in flat
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not t.isfinite().all()
+        ]
+        if broken:
+            raise UnusableWeightsError(
+                f"{param}: '{source}' gives NaN/inf outputs on the warm-up frame: the "
+                f"weights are broken; point {param} at intact weights"
+            )
+
+    handle = module.register_forward_hook(hook)
 
 
 def build_random_fastsam(
@@ -119,9 +289,13 @@ def build_random_fastsam(
     """Build the FastSAM architecture of ``name`` with random weights and save it as a ``.pt``.
 
     The file is saved through an ultralytics ``YOLO`` object, exactly like a released
-    checkpoint, so it loads through ``FastSAM(path)``. Cached under :func:`cache_dir`.
+    checkpoint, so it loads through ``FastSAM(path)``. Cached under :func:`cache_dir` with a
+    digest sidecar (see :mod:`sfs_ros.cache_files`): a damaged cached file is moved aside and
+    rebuilt; concurrent builders each use their own temporary file.
     """
     import torch
+
+    from sfs_ros import cache_files
 
     import_ultralytics()
     from ultralytics import YOLO
@@ -129,8 +303,11 @@ def build_random_fastsam(
 
     yaml_name = fastsam_arch_yaml(name)
     out = out or cache_dir() / "random" / f"{Path(name).stem}.random-seed{seed}.pt"
-    if out.exists():
+    problem = cache_files.verify_file(out)
+    if problem is None:
         return out
+    if out.exists():
+        cache_files.move_aside(out, problem)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     wrapper = YOLO(yaml_name, task="segment", verbose=False)
@@ -139,13 +316,42 @@ def build_random_fastsam(
     wrapper.model.args = {"task": "segment", "imgsz": 1024}
     wrapper.model.task = "segment"
     wrapper.ckpt = {"train_args": {"task": "segment", "imgsz": 1024}}
-    tmp = out.with_suffix(".tmp.pt")
-    wrapper.save(str(tmp))
-    tmp.replace(out)
+    tmp = cache_files.temp_sibling(out)
+    try:
+        wrapper.save(str(tmp))
+        cache_files.publish_file(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
 # ---------------------------------------------------------------------- transformers models
+def _begin_dir_entry(out: Path) -> Path | None:
+    """None when the cached model folder ``out`` is complete and intact; else a fresh
+    per-process folder to build it in (a damaged ``out`` is moved aside with one line)."""
+    from sfs_ros import cache_files
+
+    problem = cache_files.verify_dir(out)
+    if problem is None:
+        return None
+    if out.exists():
+        cache_files.move_aside(out, problem)
+    return cache_files.new_temp_dir(out)
+
+
+@contextlib.contextmanager
+def _finish_dir_entry(tmp: Path, out: Path) -> Iterator[None]:
+    """Build inside ``tmp``; on success mark it complete and rename it to ``out``."""
+    from sfs_ros import cache_files
+
+    try:
+        yield
+        cache_files.publish_dir(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def hub_model_type(model_id: str) -> str:
     """Guess the architecture family of a hub id or directory name (for random weights)."""
     low = model_id.lower()
@@ -176,7 +382,7 @@ def build_random_segformer(
     match = re.search(r"segformer-?(b[0-5])", model_id.lower())
     variant = match.group(1) if match else "b0"
     out = out or cache_dir() / "random" / f"segformer-{variant}-{len(id2label)}-seed{seed}"
-    if (out / "config.json").exists():
+    if (tmp := _begin_dir_entry(out)) is None:
         return out
     hidden, depths, decoder = _SEGFORMER_VARIANTS[variant]
     config = SegformerConfig(
@@ -189,9 +395,11 @@ def build_random_segformer(
     )
     torch.manual_seed(seed)
     model = SegformerForSemanticSegmentation(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    SegformerImageProcessor(size={"height": input_size, "width": input_size}).save_pretrained(out)
+    with _finish_dir_entry(tmp, out):
+        model.save_pretrained(tmp)
+        SegformerImageProcessor(size={"height": input_size, "width": input_size}).save_pretrained(
+            tmp
+        )
     return out
 
 
@@ -211,7 +419,7 @@ def build_random_mask2former(
     )
 
     out = out or cache_dir() / "random" / f"mask2former-{len(id2label)}-seed{seed}"
-    if (out / "config.json").exists():
+    if (tmp := _begin_dir_entry(out)) is None:
         return out
     config = Mask2FormerConfig(
         num_labels=len(id2label),
@@ -220,10 +428,10 @@ def build_random_mask2former(
     )
     torch.manual_seed(seed)
     model = Mask2FormerForUniversalSegmentation(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
     size = {"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 4 // 3}
-    Mask2FormerImageProcessor(size=size).save_pretrained(out)
+    with _finish_dir_entry(tmp, out):
+        model.save_pretrained(tmp)
+        Mask2FormerImageProcessor(size=size).save_pretrained(tmp)
     return out
 
 
@@ -313,6 +521,8 @@ def resolve_hf_model(
         return str(path), False
     from huggingface_hub import try_to_load_from_cache
 
+    if weights_offline():
+        hub_offline()
     cached = try_to_load_from_cache(model_id, "config.json")
     if isinstance(cached, str):
         return model_id, False
@@ -320,14 +530,26 @@ def resolve_hf_model(
     if not weights_offline():
         from huggingface_hub import snapshot_download
 
-        LOG.info("downloading %s from the Hugging Face hub (first start only)", model_id)
+        LOG.info(
+            "%s is not in the local Hugging Face cache; trying to download it from the hub",
+            model_id,
+        )
         try:
             snapshot_download(model_id)
+            LOG.info("downloaded %s", model_id)
             return model_id, False
         except Exception as exc:  # network and hub errors: reported below
-            reason = f"download failed: {exc}"
+            text = str(exc).strip()
+            reason = f"download failed: {text.splitlines()[0] if text else type(exc).__name__}"
     if allow_random:
         family = hub_model_type(model_id)
+        if family in ("segformer", "mask2former"):
+            LOG.warning(
+                "closed-set model %s not found (%s); using random weights because "
+                "allow_random_weights is on",
+                model_id,
+                reason,
+            )
         if family == "segformer":
             return str(build_random_segformer(model_id, id2label)), True
         if family == "mask2former":
@@ -341,6 +563,154 @@ def resolve_hf_model(
         )
     raise WeightsNotFoundError(
         f"closed-set model '{model_id}' not found ({reason}). " + _missing_hint("closed_set.model")
+    )
+
+
+# ------------------------------------------------------------------------------ open_clip
+def resolve_clip_pretrained(model_name: str, tag: str) -> tuple[str | None, str]:
+    """Where open_clip should load ``model_name`` / ``tag`` from, without touching the network
+    when downloads are off.
+
+    Returns ``(source, reason)``: ``source`` is a local checkpoint file given as the tag, the
+    tag itself when its checkpoint is in the Hugging Face / open_clip cache or open_clip may
+    download it (online), or None when it is unavailable (``reason`` says why). Offline, a
+    missing file is reported at once instead of after ~50 s of hub retries.
+    """
+    import open_clip
+    from open_clip import pretrained as oc_pretrained
+
+    local = Path(tag).expanduser()
+    if local.is_file():
+        return str(local.absolute()), ""
+    cfg = open_clip.get_pretrained_cfg(model_name, tag)
+    if not cfg:
+        return None, (
+            f"'{tag}' is neither a file nor a pretrained tag of {model_name} "
+            "(see open_clip.list_pretrained())"
+        )
+    offline = weights_offline()
+    if offline:
+        hub_offline()
+    if _cached_clip_file(cfg, oc_pretrained) is not None:
+        return tag, ""  # open_clip finds it in its cache (the tag keeps its quick_gelu etc.)
+    if offline:
+        return None, "not in the local cache and downloads are off (SFS_OFFLINE/HF_HUB_OFFLINE set)"
+    LOG.info(
+        "CLIP weights %s/%s are not in the local cache; trying to download them",
+        model_name,
+        tag,
+    )
+    return tag, ""
+
+
+class _OpenClipChatter(logging.Filter):
+    """Drops open_clip's own progress lines (it logs through the root logger) below ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or "open_clip" not in record.pathname
+
+
+@contextlib.contextmanager
+def quiet_open_clip() -> Iterator[None]:
+    """Build an open_clip model without its unformatted root-logger lines ("Parsing model
+    identifier", "No pretrained weights loaded ..."): sfs_ros logs one line per model itself."""
+    chatter = _OpenClipChatter()
+    logging.getLogger().addFilter(chatter)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(chatter)
+
+
+def _cached_clip_file(cfg: dict, oc_pretrained: object) -> str | None:
+    """The already-downloaded checkpoint of an open_clip pretrained config, if any."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if cfg.get("file"):
+        return cfg["file"] if Path(cfg["file"]).is_file() else None
+    if hub := cfg.get("hf_hub", ""):
+        repo, filename = os.path.split(hub)  # "org/name/" = default file name (open_clip)
+        filename = filename or oc_pretrained.HF_WEIGHTS_NAME
+        for name in [*oc_pretrained._get_safe_alternatives(filename), filename]:
+            found = try_to_load_from_cache(repo, name)
+            if isinstance(found, str):
+                return found
+    if url := cfg.get("url", ""):
+        found = Path.home() / ".cache" / "clip" / os.path.basename(url.split("?")[0])
+        if found.is_file():
+            return str(found)
+    return None
+
+
+# ------------------------------------------------------------------ damaged hub cache entries
+def load_hub_files(load: Callable[[], T], source: str, param: str) -> T:
+    """Run ``load()`` (a transformers ``from_pretrained``) and recover a damaged hub cache.
+
+    When ``source`` is a hub id served from the local Hugging Face cache and loading fails
+    (a truncated, garbage or 0-byte file), the cached snapshot and the files it points to are
+    moved aside with one line naming them; online the model is downloaded again and loaded
+    once more, offline the error says what happened. A local directory is never touched.
+
+    Raises:
+        UnusableWeightsError: one line naming ``param``, the files and the cause.
+    """
+    try:
+        return load()
+    except Exception as exc:  # transformers / safetensors / torch raise many types
+        detail = _first_error_line(exc)
+        failure = exc
+    local = Path(source).expanduser()
+    if local.is_dir():
+        raise UnusableWeightsError(
+            f"{param}: '{source}' cannot be loaded ({detail}); the files in that folder are "
+            f"damaged or incomplete: point {param} at an intact copy"
+        ) from failure
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(source, "config.json")
+    if not isinstance(config, str):
+        raise UnusableWeightsError(f"{param}: '{source}' cannot be loaded ({detail})") from failure
+    snapshot = Path(config).parent
+    _move_snapshot_aside(snapshot, detail)
+    if weights_offline():
+        raise UnusableWeightsError(
+            f"{param}: the cached copy of '{source}' in {snapshot} was damaged ({detail}) and "
+            f"has been moved aside; run once online to download it again, or point {param} "
+            "at a local copy"
+        ) from failure
+    from huggingface_hub import snapshot_download
+
+    LOG.info("downloading %s again from the Hugging Face hub", source)
+    snapshot_download(source)
+    try:
+        return load()
+    except Exception as exc:  # the fresh download is broken too: give up with one line
+        raise UnusableWeightsError(
+            f"{param}: '{source}' cannot be loaded even after a fresh download "
+            f"({_first_error_line(exc)})"
+        ) from exc
+
+
+def _first_error_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _move_snapshot_aside(snapshot: Path, reason: str) -> None:
+    """Move a hub snapshot and the blobs its links point to aside (one warning line)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for link in snapshot.rglob("*"):
+        if link.is_symlink():
+            blob = link.resolve()
+            if blob.is_file():
+                os.replace(blob, blob.with_name(f"{blob.name}.damaged-{stamp}"))
+    target = snapshot.with_name(f"{snapshot.name}.damaged-{stamp}")
+    os.replace(snapshot, target)
+    LOG.warning(
+        "cache entry %s is damaged (%s): moved to %s (with the files it links to)",
+        snapshot,
+        reason,
+        target,
     )
 
 
@@ -419,7 +789,7 @@ def build_random_blip(out: Path | None = None, seed: int = 0, image_size: int = 
     )
 
     out = out or cache_dir() / "random" / f"blip-captioning-tiny-seed{seed}"
-    if (out / "config.json").exists() and (out / "processor_config.json").exists():
+    if (tmp := _begin_dir_entry(out)) is None:
         return out
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     words = list(dict.fromkeys(_BLIP_TEST_WORDS))
@@ -459,8 +829,8 @@ def build_random_blip(out: Path | None = None, seed: int = 0, image_size: int = 
     )
     torch.manual_seed(seed)
     model = BlipForConditionalGeneration(config).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
     image_processor = BlipImageProcessor(size={"height": image_size, "width": image_size})
-    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    with _finish_dir_entry(tmp, out):
+        model.save_pretrained(tmp)
+        BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(tmp)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -25,10 +26,18 @@ def test_bench_tiny_run(tmp_path, fastsam_pt, segformer_dir):
         "--fastsam", str(fastsam_pt),
         "--closed-set", str(segformer_dir),
         "--output", str(out),
-        "--peer-dir", str(REPO / "bench"),
     ]  # fmt: skip
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+    # A peer planted in the working directory must not run: the peer comes from the package.
+    planted = tmp_path / "bench"
+    planted.mkdir()
+    marker = tmp_path / "planted_peer_ran"
+    (planted / "peer_pipeline.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not marker.exists(), "sfs-bench ran bench/peer_pipeline.py from the working directory"
     last = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
         r"ours/floor=\d+\.\d\d peer/ours=\d+\.\d\d fps=\d+\.\d\d rss_gb=\d+\.\d\d", last

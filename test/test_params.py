@@ -116,3 +116,17 @@ def test_defaults_are_valid_and_live_flags_match_the_design():
 
 def test_parse_override_keeps_strings_with_equals_signs():
     assert parse_override("closed_set.model=a=b") == ("closed_set.model", "a=b")
+
+
+# Issue: NaN passed every range check (comparisons with NaN are False), so --set
+# closed_set.min_purity=.nan ran and made every pixel unidentified; inf is never meaningful.
+@pytest.mark.parametrize("raw", [".nan", ".inf", "-.inf"])
+@pytest.mark.parametrize("name", sorted(p.name for p in PARAMS if isinstance(p.default, float)))
+def test_nan_and_inf_are_refused_for_every_float_parameter(name, raw):
+    with pytest.raises(ConfigError, match=rf"{name}: .* not a finite number"):
+        load_config(None, [f"{name}={raw}"])
+
+
+def test_finite_floats_still_pass_validation():
+    assert validate("fastsam.iou", 0.5) == 0.5
+    assert validate("overlay_alpha", 1) == 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,135 @@ def test_exported_backend_on_mask2former_says_it_runs_in_torch(tmp_path, caplog)
     segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), backend="onnx")
     assert segmenter.runner is None
     assert "applies to FastSAM and SegFormer only" in caplog.text
+
+
+def _plant_malicious_checkpoint(path, marker):
+    """A torch checkpoint whose unpickling runs code (writes ``marker``)."""
+    import torch
+
+    class _Payload:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').write('pwned')",))
+
+    torch.save({"model": _Payload(), "train_args": {"task": "segment"}}, path)
+
+
+def test_planted_checkpoint_in_the_working_directory_is_never_loaded(
+    monkeypatch, tmp_path, caplog
+):
+    """Issue item 3: the default 'FastSAM-s.pt' was looked up in the cwd and unpickled."""
+    monkeypatch.setenv("SFS_OFFLINE", "1")
+    monkeypatch.delenv("SFS_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "code_ran"
+    _plant_malicious_checkpoint(tmp_path / "FastSAM-s.pt", marker)
+    with caplog.at_level("WARNING", logger="sfs_ros"):
+        path, is_random = resolve_fastsam_weights("FastSAM-s.pt", allow_random=True)
+    assert is_random is True
+    assert Path(path).parent != tmp_path and Path(path).is_absolute()
+    assert not marker.exists()
+    # One truthful line per model: what was looked for, where, and why random weights.
+    lines = [r.getMessage() for r in caplog.records if "FastSAM-s.pt" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "not found" in lines[0] and "downloads are off" in lines[0]
+    assert "using random weights because allow_random_weights is on" in lines[0]
+    assert str(tmp_path) not in lines[0]  # the cwd is not searched, so not listed
+    assert not any("downloading" in r.getMessage() for r in caplog.records)
+
+
+def test_planted_checkpoint_named_explicitly_is_refused_without_running_code(tmp_path):
+    """Restricted unpickling: even an explicit path cannot execute code; one clear line."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    marker = tmp_path / "code_ran"
+    planted = tmp_path / "evil" / "FastSAM-s.pt"
+    planted.parent.mkdir()
+    _plant_malicious_checkpoint(planted, marker)
+    with pytest.raises(UnusableWeightsError, match=r"^fastsam\.model: '.*FastSAM-s\.pt' cannot"):
+        FastSAMMaskGenerator(str(planted), select_device("cpu"), imgsz=64)
+    assert not marker.exists()
+
+
+def test_weights_dir_env_is_searched_for_bare_names(monkeypatch, tmp_path, fastsam_pt):
+    import shutil
+
+    monkeypatch.setenv("SFS_OFFLINE", "1")
+    monkeypatch.setenv("SFS_WEIGHTS_DIR", str(tmp_path))
+    shutil.copy(fastsam_pt, tmp_path / "FastSAM-s.pt")
+    assert resolve_fastsam_weights("FastSAM-s.pt") == (str(tmp_path / "FastSAM-s.pt"), False)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not a checkpoint at all", b"PK\x03\x04truncated zip"],
+    ids=["empty", "text", "truncated"],
+)
+def test_unusable_fastsam_file_is_one_line_naming_the_parameter(tmp_path, content):
+    """Issue item 11: no raw ultralytics traceback or its 'yolo predict' hint."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    bad = tmp_path / "FastSAM-s.pt"
+    bad.write_bytes(content)
+    with pytest.raises(UnusableWeightsError) as err:
+        FastSAMMaskGenerator(str(bad), select_device("cpu"), imgsz=64)
+    text = str(err.value)
+    assert text.startswith(f"fastsam.model: '{bad}' cannot be loaded")
+    assert "yolo predict" not in text and "yolo26n" not in text and "\n" not in text
+    assert isinstance(err.value, WeightsNotFoundError)  # the node's start-up error path
+
+
+def _damaged_copy(src, dst, value: float, every_conv: bool = False):
+    """A copy of a FastSAM checkpoint with the first (or every) conv weight set to ``value``."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    convs = [m for m in ckpt["model"].modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for conv in convs if every_conv else convs[:1]:
+            conv.weight.fill_(value)
+    torch.save(ckpt, dst)
+    return dst
+
+
+def test_nan_weights_are_refused_at_load_naming_the_parameter(tmp_path, fastsam_pt):
+    """Issue item 11: NaN weights loaded without a warning."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    bad = _damaged_copy(fastsam_pt, tmp_path / "nan.pt", float("nan"))
+    with pytest.raises(UnusableWeightsError, match=r"^fastsam\.model: .* NaN/inf values in"):
+        FastSAMMaskGenerator(str(bad), select_device("cpu"), imgsz=64)
+
+
+def test_nan_logits_on_the_warm_up_frame_are_broken_weights(tmp_path, fastsam_pt):
+    """Finite but absurd weights (e.g. flipped exponent bits) overflow to NaN/inf logits."""
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.weights import UnusableWeightsError
+
+    # Finite fp16 values (the checkpoint's dtype) whose activations overflow float32.
+    bad = _damaged_copy(fastsam_pt, tmp_path / "huge.pt", 6e4, every_conv=True)
+    generator = FastSAMMaskGenerator(str(bad), select_device("cpu"), imgsz=64)
+    with pytest.raises(UnusableWeightsError, match=r"NaN/inf outputs on the warm-up frame"):
+        generator.warmup((48, 64))
+    generator.warmup((48, 64))  # checked once: later frames pay nothing and do not raise
+
+
+def test_segformer_with_nan_weights_names_closed_set_model(tmp_path, segformer_dir):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.weights import UnusableWeightsError
+
+    copy = tmp_path / "seg"
+    shutil.copytree(segformer_dir, copy)
+    tensors = load_file(copy / "model.safetensors")
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.ndim == 4)
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(tensors, copy / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(UnusableWeightsError, match=r"^closed_set\.model: .* NaN/inf values"):
+        ClosedSetSegmenter(str(copy), select_device("cpu"))

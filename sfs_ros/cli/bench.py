@@ -7,7 +7,7 @@ other processes hits every configuration alike):
   tensors as ``ours``: what no pipeline can beat;
 * ``ours``: decode (sensor_msgs/Image rgb8) → :meth:`Pipeline.process` → render (colour,
   overlay, instances) → message build (four ``sensor_msgs/Image``);
-* ``peer``: what SFS/SSA do (``bench/peer_pipeline.py`` of the source checkout): ultralytics
+* ``peer``: what SFS/SSA do (``sfs_ros/bench_peer.py``): ultralytics
   ``FastSAM.predict(retina_masks=True)``, the transformers image processor, a per-mask
   ``np.bincount`` loop and painting mask by mask, all at full resolution.
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
@@ -226,18 +225,14 @@ def make_floor(pipeline: Any, rgb: np.ndarray) -> Any:
     return step
 
 
-def load_peer_module(peer_dir: str | None) -> Any:
-    """``bench/peer_pipeline.py`` from the source checkout (it is not part of the package)."""
-    candidates = [Path(peer_dir)] if peer_dir else []
-    candidates += [Path.cwd() / "bench", Path(__file__).resolve().parents[2] / "bench"]
-    for folder in candidates:
-        path = folder / "peer_pipeline.py"
-        if path.exists():
-            spec = importlib.util.spec_from_file_location("sfs_peer_pipeline", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    return None
+def load_peer_module() -> Any:
+    """The peer pipeline, :mod:`sfs_ros.bench_peer`, from the installed package.
+
+    Never from the working directory: a ``bench/`` folder there is not imported.
+    """
+    from sfs_ros import bench_peer
+
+    return bench_peer
 
 
 def make_peer(peer: Any, msg: Any) -> Any:
@@ -325,7 +320,7 @@ def markdown(runs: list[Run], args: argparse.Namespace, command: str, load: tupl
         f"{args.frames} timed frames per configuration after {args.warmup} warm-up, "
         "configurations interleaved frame by frame.",
         "- Stage columns: p50 ms. `floor` = bare network passes only; `peer` = "
-        "bench/peer_pipeline.py (ultralytics predict with retina masks, image processor, "
+        "sfs_ros/bench_peer.py (ultralytics predict with retina masks, image processor, "
         "per-mask loops at full resolution); its FastSAM column is the whole predict call.",
         "",
         "| config | backend | imgsz | masks | "
@@ -543,7 +538,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the peer pipeline")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS child runs")
-    parser.add_argument("--peer-dir", help="folder holding peer_pipeline.py (default: ./bench)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="Markdown file to append to")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
@@ -649,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench] loading ours {setting} imgsz {imgsz}", file=sys.stderr)
                 variant = Pipeline.from_config(config_for(args, imgsz, backend, {key: value}))
                 runs.append(Run(f"ours {setting}", backend, imgsz, make_ours(variant, msg)))
-        peer_mod = None if args.no_peer else load_peer_module(args.peer_dir)
+        peer_mod = None if args.no_peer else load_peer_module()
         if peer_mod is not None:
             print(f"[bench] loading peer imgsz {imgsz}", file=sys.stderr)
             peer = peer_mod.PeerPipeline(
@@ -662,8 +656,6 @@ def main(argv: list[str] | None = None) -> int:
                 threads=args.threads,
             )
             runs.append(Run("peer", "torch", imgsz, make_peer(peer, msg)))
-        elif not args.no_peer:
-            print("[bench] bench/peer_pipeline.py not found: peer skipped", file=sys.stderr)
 
     for run in runs:
         for _ in range(args.warmup):

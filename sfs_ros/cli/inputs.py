@@ -1,8 +1,14 @@
-"""Input discovery for the CLI: images, folders of images, and videos, as RGB frames."""
+"""Input discovery for the CLI: images, folders of images, and videos, as RGB frames.
+
+Every input gets an output stem that no other input of the same run shares (see
+:func:`assign_stems`), so no output file is ever written twice in one run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +31,24 @@ class Frame:
     rgb: np.ndarray
 
 
+@dataclass(frozen=True)
+class InputItem:
+    """One input file and the output stem its frames are saved under."""
+
+    path: Path
+    stem: str
+
+    @property
+    def is_video(self) -> bool:
+        """True for video containers (frames saved as ``<stem>_<frame:06d>``)."""
+        return self.path.suffix.lower() in VIDEO_SUFFIXES
+
+
 def expand_inputs(paths: list[str]) -> list[Path]:
-    """Files named directly plus the images and videos inside named folders (sorted)."""
+    """Files named directly plus the images and videos inside named folders (sorted).
+
+    A file reached twice (named directly and through its folder) is listed once.
+    """
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -46,13 +68,90 @@ def expand_inputs(paths: list[str]) -> list[Path]:
             files.append(path)
         else:
             raise InputError(f"input '{path}' does not exist")
-    return files
+    seen: set[Path] = set()
+    unique = []
+    for file in files:
+        key = file.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(file)
+    return unique
+
+
+def _plain_stem(path: Path) -> str:
+    return path.stem
+
+
+def _qualified_stem(path: Path, root: Path) -> str:
+    """``a/x.png`` under ``root`` → ``a__x_png``: folders and the extension made part of it."""
+    rel = Path(os.path.relpath(path.resolve(), root))
+    parts = [p for p in rel.parent.parts if p not in ("", ".")]
+    name = f"{rel.stem}_{rel.suffix.lstrip('.').lower()}" if rel.suffix else rel.stem
+    return "__".join([*[p.replace("..", "up") for p in parts], name])
+
+
+def _clashes(stems: Sequence[str], videos: Sequence[bool]) -> set[int]:
+    """Indices of inputs whose output names would collide with another input's."""
+    clash: set[int] = set()
+    first: dict[str, int] = {}
+    for i, stem in enumerate(stems):
+        if stem in first:
+            clash.update((i, first[stem]))
+        first.setdefault(stem, i)
+    frame_name = re.compile(r"^(.*)_\d{6}$")
+    for i, stem in enumerate(stems):  # an image named like a frame of a video
+        match = frame_name.match(stem)
+        if match and not videos[i]:
+            for j, other in enumerate(stems):
+                if videos[j] and other == match.group(1):
+                    clash.update((i, j))
+    return clash
+
+
+def assign_stems(files: Sequence[Path]) -> list[InputItem]:
+    """Give every input a unique output stem.
+
+    The stem is the file name without its extension (``photos/x.png`` → ``x``; video frames
+    add ``_<frame:06d>``). Inputs whose outputs would collide (``a/x.png`` and ``b/x.png``,
+    ``y.png`` and ``y.jpg``, ``clip.avi`` and ``clip_000000.png``) are all named instead by
+    their path relative to the common folder of the inputs, folders joined with ``__`` and
+    the extension kept: ``a__x_png``, ``b__x_png``, ``y_png``, ``y_jpg``, ``clip_avi``.
+
+    Raises:
+        InputError: two inputs would still share a name; the message names both.
+    """
+    files = list(files)
+    videos = [f.suffix.lower() in VIDEO_SUFFIXES for f in files]
+    stems = [_plain_stem(f) for f in files]
+    clash = _clashes(stems, videos)
+    if clash:
+        root = Path(os.path.commonpath([str(f.resolve().parent) for f in files]))
+        for i in clash:
+            stems[i] = _qualified_stem(files[i], root)
+        remaining = _clashes(stems, videos)
+        if remaining:
+            i, j = sorted(remaining)[:2]
+            raise InputError(
+                f"inputs '{files[i]}' and '{files[j]}' would write the same output files "
+                f"('{stems[i]}_*'); rename one of them"
+            )
+    return [InputItem(f, s) for f, s in zip(files, stems, strict=True)]
 
 
 def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 image (grey and 16-bit images converted)."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+    """RGB uint8 image (grey and 16-bit images converted).
+
+    Raises:
+        InputError: unreadable, empty or not decodable (the message says which).
+    """
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as exc:
+        raise InputError(f"'{path}' could not be read: {exc.strerror or exc}") from exc
+    if data.size == 0:
+        raise InputError(f"'{path}' is empty (0 bytes)")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
         raise InputError(f"'{path}' could not be decoded as an image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -68,10 +167,19 @@ def count_frames(path: Path) -> int:
         cap.release()
 
 
-def iter_frames(path: Path, max_frames: int | None = None, stride: int = 1) -> Iterator[Frame]:
-    """RGB frames of an image (one) or a video (``<stem>_<frame:06d>``)."""
+def iter_frames(
+    path: Path, max_frames: int | None = None, stride: int = 1, stem: str | None = None
+) -> Iterator[Frame]:
+    """RGB frames of an image (one) or a video (``<stem>_<frame:06d>``).
+
+    ``stem`` is the output stem (default: the file name without extension).
+
+    Raises:
+        InputError: the file cannot be read or decoded (frames already yielded stay valid).
+    """
+    stem = path.stem if stem is None else stem
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        yield Frame(path.stem, read_image(path))
+        yield Frame(stem, read_image(path))
         return
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -83,7 +191,7 @@ def iter_frames(path: Path, max_frames: int | None = None, stride: int = 1) -> I
             if not ok:
                 break
             if index % stride == 0:
-                yield Frame(f"{path.stem}_{index:06d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                yield Frame(f"{stem}_{index:06d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
                 emitted += 1
             index += 1
         if index == 0:

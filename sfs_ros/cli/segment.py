@@ -3,21 +3,37 @@
 Recorded ROS 2 bags (``sfs-segment BAG -o OUT``) are handled by :mod:`sfs_ros.cli.bag`.
 
 Writes per frame ``<stem>_label.png`` (16-bit class ids), ``<stem>_color.png`` and
-``<stem>_overlay.png``, plus ``legend.json`` and ``timings.json`` for the whole run.
+``<stem>_overlay.png``, plus ``legend.json`` and ``timings.json`` for the whole run. Every
+file is written atomically and checked; stems are unique per run (see
+:func:`sfs_ros.cli.inputs.assign_stems`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from sfs_ros.cli.inputs import InputError, count_frames, expand_inputs, iter_frames
+from sfs_ros.cli.inputs import (
+    Frame,
+    InputError,
+    InputItem,
+    assign_stems,
+    count_frames,
+    expand_inputs,
+    iter_frames,
+)
+from sfs_ros.io_safety import (
+    OutputWriteError,
+    atomic_write_image,
+    atomic_write_json,
+    ensure_writable_dir,
+)
 from sfs_ros.params import ConfigError, load_config
 from sfs_ros.weights import WeightsNotFoundError
 
@@ -66,22 +82,46 @@ def write_frame_outputs(
     lut: np.ndarray,
     alpha: float,
 ) -> None:
-    """The three PNGs of one frame."""
+    """The three PNGs of one frame, each encoded (checked) and written atomically.
+
+    Raises:
+        OutputWriteError: a file could not be encoded or written (message names it).
+    """
     from sfs_ros import render
 
-    cv2.imwrite(str(out_dir / f"{stem}_label.png"), label_map.astype(np.uint16))
+    atomic_write_image(out_dir / f"{stem}_label.png", label_map.astype(np.uint16))
     color = render.colorize(label_map, lut)
-    cv2.imwrite(str(out_dir / f"{stem}_color.png"), cv2.cvtColor(color, cv2.COLOR_RGB2BGR))
+    atomic_write_image(out_dir / f"{stem}_color.png", cv2.cvtColor(color, cv2.COLOR_RGB2BGR))
     blended = render.overlay(rgb, label_map, lut, alpha)
-    cv2.imwrite(str(out_dir / f"{stem}_overlay.png"), cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
+    atomic_write_image(out_dir / f"{stem}_overlay.png", cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
+
+
+def _error(message: str) -> None:
+    print(f"sfs-segment: error: {message}", file=sys.stderr)
+
+
+def frames_of(item: InputItem, args: argparse.Namespace) -> Iterator[Frame]:
+    """The frames of one input (images and videos), under the item's unique output stem."""
+    return iter_frames(item.path, args.max_frames, args.video_stride, stem=item.stem)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run sfs-segment; returns the process exit code."""
+    """Run sfs-segment (images, folders and videos; bags: :mod:`sfs_ros.cli.bag`)."""
     from sfs_ros.cli import bag
 
     if bag.names_bag(sys.argv[1:] if argv is None else argv):  # ROS 2 bags: sfs_ros/cli/bag.py
         return bag.main(argv)
+    return segment_files(argv)
+
+
+def segment_files(argv: list[str] | None = None) -> int:
+    """sfs-segment on images, folders and videos; returns the process exit code.
+
+    Exit codes: 0 every input done; 1 some input failed (the batch goes on past it and the
+    summary lists it), an output could not be written (the run stops; frames saved so far
+    stay valid) or the models could not be loaded; 2 bad arguments, configuration, inputs or
+    output folder (found before any model loads).
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[sfs-segment] %(levelname)s %(message)s")
     overrides = list(args.overrides)
@@ -91,17 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"fastsam.imgsz={args.imgsz}")
     if args.allow_random_weights:
         overrides.append("allow_random_weights=true")
+    if args.video_stride < 1 or (args.max_frames is not None and args.max_frames < 1):
+        _error("--video-stride and --max-frames must be >= 1")
+        return 2
     try:
         config = load_config(args.config, overrides)
-        files = expand_inputs(args.inputs)
-    except (ConfigError, InputError) as exc:
-        print(f"sfs-segment: error: {exc}", file=sys.stderr)
+        items = assign_stems(expand_inputs(args.inputs))
+        out_dir = ensure_writable_dir(args.output)
+    except (ConfigError, InputError, OutputWriteError) as exc:
+        _error(str(exc))
         return 2
-    if args.video_stride < 1 or (args.max_frames is not None and args.max_frames < 1):
-        print("sfs-segment: error: --video-stride and --max-frames must be >= 1", file=sys.stderr)
-        return 2
-    out_dir = Path(args.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     from tqdm import tqdm
 
@@ -112,48 +151,65 @@ def main(argv: list[str] | None = None) -> int:
         # open-vocabulary labels land in the PNGs and legend.json of that same frame.
         pipeline = Pipeline.from_config(config, offline=True)
     except (WeightsNotFoundError, ConfigError, ValueError) as exc:
-        print(f"sfs-segment: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
     total = sum(
-        min(count_frames(f) // args.video_stride or 1, args.max_frames or 10**9) for f in files
+        min(count_frames(i.path) // args.video_stride or 1, args.max_frames or 10**9) for i in items
     )
     timings: list[dict] = []
+    failed: list[tuple[Path, str]] = []
+    write_error: OutputWriteError | None = None
     bar = tqdm(total=total, unit="frame", disable=args.no_progress, file=sys.stderr)
     try:
-        for path in files:
+        for item in items:
             pipeline.reset_sequence()  # mask tracks follow a video, never jump between files
-            for frame in iter_frames(path, args.max_frames, args.video_stride):
-                result = pipeline.process(frame.rgb)
-                write_frame_outputs(
-                    out_dir,
-                    frame.stem,
-                    frame.rgb,
-                    result.label_map,
-                    lut=pipeline.registry.color_lut(),
-                    alpha=config["overlay_alpha"],
-                )
-                timings.append(
-                    {
-                        "frame": frame.stem,
-                        "masks": len(result.masks),
-                        **{k: round(v, 3) for k, v in result.timings.items()},
-                    }
-                )
-                bar.update(1)
-    except InputError as exc:
-        print(f"sfs-segment: error: {exc}", file=sys.stderr)
-        return 1
+            try:
+                for frame in frames_of(item, args):
+                    result = pipeline.process(frame.rgb)
+                    write_frame_outputs(
+                        out_dir,
+                        frame.stem,
+                        frame.rgb,
+                        result.label_map,
+                        lut=pipeline.registry.color_lut(),
+                        alpha=config["overlay_alpha"],
+                    )
+                    timings.append(
+                        {
+                            "frame": frame.stem,
+                            "input": str(item.path),
+                            "masks": len(result.masks),
+                            **{k: round(v, 3) for k, v in result.timings.items()},
+                        }
+                    )
+                    bar.update(1)
+            except InputError as exc:
+                LOG.error("skipping input: %s", exc)
+                failed.append((item.path, str(exc)))
+    except OutputWriteError as exc:
+        write_error = exc
     finally:
         bar.close()
-        (out_dir / "legend.json").write_text(json.dumps(pipeline.legend_dict(), indent=1))
-        (out_dir / "timings.json").write_text(json.dumps(timings, indent=1))
+        try:
+            atomic_write_json(out_dir / "legend.json", pipeline.legend_dict())
+            atomic_write_json(out_dir / "timings.json", timings)
+        except OutputWriteError as exc:
+            write_error = write_error or exc
         pipeline.close()
     if pipeline.random_weights:
         LOG.warning(
             "these outputs come from RANDOM WEIGHTS (%s)", ", ".join(pipeline.random_weights)
         )
+    if write_error is not None:
+        _error(f"{write_error}; stopped after {len(timings)} frame(s) saved in {out_dir}")
+        return 1
     mean_total = float(np.mean([t["total"] for t in timings])) if timings else 0.0
     print(f"sfs-segment: {len(timings)} frame(s) → {out_dir} (mean {mean_total:.1f} ms/frame)")
+    if failed:
+        print(f"sfs-segment: {len(failed)} input(s) failed:", file=sys.stderr)
+        for path, reason in failed:
+            print(f"  {path}: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 

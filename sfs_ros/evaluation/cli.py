@@ -38,6 +38,7 @@ from sfs_ros.evaluation.datasets import (
 from sfs_ros.evaluation.mapping import ClassMapping, build_mapping
 from sfs_ros.evaluation.metrics import ConfusionMatrix
 from sfs_ros.evaluation.report import EvaluationResult, write_reports
+from sfs_ros.io_safety import OutputWriteError, ensure_writable_dir
 from sfs_ros.vocabularies import get_vocabulary
 
 __all__ = [
@@ -397,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         return args
     predictor: Predictor | None = None
     try:
+        ensure_writable_dir(args.out)  # before the models load: a bad --out costs no run
         dataset = open_dataset(args.dataset, args.root).limited(args.limit)
         if args.predictions is not None:
             predictor = LabelDirPredictor(args.predictions)
@@ -415,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                 source["random_weights"] = random_parts
         result = evaluate(dataset, predictor, source=source, limit=args.limit)
         json_path, md_path = write_reports(result, args.out)
-    except EvaluationError as exc:
+    except (EvaluationError, OutputWriteError) as exc:
         print(f"sfs-eval: error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -18,6 +18,7 @@ import numpy as np
 
 from sfs_ros.evaluation.mapping import ClassMapping
 from sfs_ros.evaluation.metrics import SegmentationMetrics
+from sfs_ros.io_safety import atomic_write_text, ensure_writable_dir
 
 __all__ = ["EvaluationResult", "render_markdown", "to_dict", "write_reports"]
 
@@ -260,13 +261,17 @@ def render_markdown(result: EvaluationResult) -> str:
 def write_reports(result: EvaluationResult, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``<out_dir>/<dataset>.json`` and ``<out_dir>/<dataset>.md``.
 
+    Both files are written atomically (see :mod:`sfs_ros.io_safety`).
+
     Returns:
         The JSON and Markdown paths.
+
+    Raises:
+        OutputWriteError: the folder or a file could not be written (message names it).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(out_dir)
     json_path = out / f"{result.dataset}.json"
     md_path = out / f"{result.dataset}.md"
-    json_path.write_text(json.dumps(to_dict(result), indent=2, allow_nan=False) + "\n")
-    md_path.write_text(render_markdown(result))
+    atomic_write_text(json_path, json.dumps(to_dict(result), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(md_path, render_markdown(result))
     return json_path, md_path

@@ -4,6 +4,9 @@ A network is exported once per input shape with ``torch.onnx.export`` (static sh
 FastSAM input is the letterboxed frame, so one camera gives one shape) into
 ``<cache_dir>/backends/<name>-<weights hash>-<h>x<w>.onnx`` and reused by later starts. ONNX
 Runtime runs that file; OpenVINO compiles it (its compiled blobs are cached beside it).
+The weights hash covers every byte of the weights. Exports carry a digest sidecar; a damaged
+one is moved aside and rebuilt. Compiled models per network and the cache on disk are
+bounded, least recently used first (``backend_cache.max_shapes``, ``backend_cache.max_mb``).
 TensorRT is not available in this build (no GPU to test it on): asking for it is a
 :class:`~sfs_ros.params.ConfigError`, never a silent fallback.
 """
@@ -13,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,19 +64,74 @@ def check_backend(backend: str, device: str) -> None:
         )
 
 
+@dataclass
+class CacheLimits:
+    """Bounds of the export cache (parameters ``backend_cache.max_shapes`` / ``.max_mb``)."""
+
+    max_shapes: int = 4  # compiled models kept in memory per network (least recently used go)
+    max_mb: int = 1024  # exports + compiled blobs on disk (least recently used files go)
+
+
+CACHE_LIMITS = CacheLimits()
+
+
+def set_cache_limits(max_shapes: int, max_mb: int) -> None:
+    """Apply the ``backend_cache.*`` parameters to every :class:`ExportedNetwork`."""
+    CACHE_LIMITS.max_shapes = max(1, int(max_shapes))
+    CACHE_LIMITS.max_mb = max(1, int(max_mb))
+
+
+def _file_digest_memo(file: Path) -> str:
+    """Full SHA-256 of ``file``, remembered under the cache keyed by path, size, mtime, ctime.
+
+    The ctime cannot be set back by users (unlike the mtime), so any rewrite of the file
+    invalidates the memo; the first start after a change pays for one full read.
+    """
+    from sfs_ros import cache_files
+    from sfs_ros.io_safety import OutputWriteError, atomic_write_text
+    from sfs_ros.weights import cache_dir
+
+    stat = file.stat()
+    ident = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
+    memo = cache_dir() / "digests" / (hashlib.sha256(ident.encode()).hexdigest()[:32] + ".txt")
+    try:
+        remembered = memo.read_text().split()
+        if len(remembered) == 2 and remembered[0] == hashlib.sha256(ident.encode()).hexdigest():
+            return remembered[1]
+    except OSError:
+        pass  # not remembered yet
+    digest = cache_files.file_digest(file)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(memo, f"{hashlib.sha256(ident.encode()).hexdigest()} {digest}\n")
+    except (OSError, OutputWriteError) as exc:  # a read-only cache only costs speed
+        LOG.debug("cannot remember the digest of %s: %s", file, exc)
+    return digest
+
+
 def weights_key(path: str | Path) -> str:
-    """Short content hash of a weights file or directory (names the exported files)."""
+    """Short content hash of a weights file or directory (names the exported files).
+
+    Every byte counts (a change anywhere in the weights gives a new key, so a stale export is
+    never reused); full digests are remembered per file, see :func:`_file_digest_memo`.
+    """
     path = Path(path)
+    if not path.exists():  # a hub id: hash its snapshot in the local Hugging Face cache
+        from huggingface_hub import try_to_load_from_cache
+
+        config = try_to_load_from_cache(str(path), "config.json")
+        if not isinstance(config, str):
+            raise FileNotFoundError(f"weights '{path}' are neither a path nor in the hub cache")
+        path = Path(config).parent
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    else:
+        files = [path]
     for file in files:
-        stat = file.stat()
-        digest.update(f"{file.name}:{stat.st_size}".encode())
-        with open(file, "rb") as handle:  # head + tail: fast for large checkpoints
-            digest.update(handle.read(1 << 20))
-            handle.seek(max(0, stat.st_size - (1 << 20)))
-            digest.update(handle.read())
-    return digest.hexdigest()[:12]
+        name = file.relative_to(path) if path.is_dir() else ""  # a file: its content only
+        digest.update(f"{name}:{_file_digest_memo(file)}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def export_onnx(
@@ -80,11 +141,17 @@ def export_onnx(
     input_name: str,
     output_names: Sequence[str],
 ) -> Path:
-    """Export a torch module with a fixed input shape to ONNX (atomic write)."""
+    """Export a torch module with a fixed input shape to ONNX.
+
+    Written to a per-process temporary file, renamed into place, then marked complete with a
+    digest sidecar (see :mod:`sfs_ros.cache_files`), so concurrent starts never share a file.
+    """
     import torch
 
+    from sfs_ros import cache_files
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = cache_files.temp_sibling(path)
     example = torch.zeros(*input_shape)
     start = time.perf_counter()
     LOG.info(
@@ -93,20 +160,61 @@ def export_onnx(
         tuple(input_shape),
         path,
     )
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (example,),
-            str(tmp),
-            dynamo=False,
-            opset_version=17,
-            input_names=[input_name],
-            output_names=list(output_names),
-        )
-    tmp.replace(path)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (example,),
+                str(tmp),
+                dynamo=False,
+                opset_version=17,
+                input_names=[input_name],
+                output_names=list(output_names),
+            )
+        cache_files.publish_file(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     LOG.info("exported %s in %.1f s", path.name, time.perf_counter() - start)
     return path
+
+
+def prune_cache(folder: Path, max_bytes: int, keep: set[Path]) -> list[Path]:
+    """Delete the least recently used exports and compiled blobs until ``folder`` fits.
+
+    An export and its digest sidecar go together; files in ``keep`` (in use by this process)
+    are never deleted. Returns the deleted files.
+    """
+    from sfs_ros import cache_files
+
+    entries = []  # (last use, size, files)
+    for file in folder.rglob("*"):
+        if not file.is_file() or file.name.endswith(".sha256") or ".tmp" in file.name:
+            continue
+        if ".damaged-" in file.name:
+            continue
+        group = [file, cache_files.sidecar(file)]
+        size = sum(f.stat().st_size for f in group if f.exists())
+        entries.append((file.stat().st_mtime, size, group))
+    total = sum(size for _, size, _ in entries)
+    deleted: list[Path] = []
+    for _, size, group in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            break
+        if group[0] in keep:
+            continue
+        for f in group:
+            f.unlink(missing_ok=True)
+        deleted.append(group[0])
+        total -= size
+    if deleted:
+        LOG.info(
+            "export cache over %d MB: removed %d least recently used file(s), e.g. %s",
+            max_bytes >> 20,
+            len(deleted),
+            deleted[0].name,
+        )
+    return deleted
 
 
 class ExportedNetwork:
@@ -149,7 +257,9 @@ class ExportedNetwork:
         self.input_name = input_name
         self.output_names = list(output_names)
         self.threads = int(threads) or (os.cpu_count() or 1)
-        self._compiled: dict[tuple[int, ...], Callable[[np.ndarray], list[np.ndarray]]] = {}
+        # Least recently used first; bounded by CACHE_LIMITS.max_shapes.
+        self._compiled: OrderedDict[tuple[int, ...], Callable] = OrderedDict()
+        self._output_checked = False
 
     def onnx_path(self, shape: Sequence[int]) -> Path:
         """Cache location of the export for one input shape."""
@@ -159,17 +269,47 @@ class ExportedNetwork:
         return cache_dir() / "backends" / f"{self.name}-{dims}.onnx"
 
     def prepare(self, shape: Sequence[int]) -> None:
-        """Export (if not cached) and compile for ``shape``; later calls with it are fast."""
+        """Export (if not cached) and compile for ``shape``; later calls with it are fast.
+
+        A cached export that is incomplete, fails its digest check or does not load is moved
+        aside with one line naming it, then exported again (once per call).
+        """
+        from sfs_ros import cache_files
+
         shape = tuple(int(d) for d in shape)
         if shape in self._compiled:
+            self._compiled.move_to_end(shape)
             return
         path = self.onnx_path(shape)
-        if not path.exists():
+        problem = cache_files.verify_file(path)
+        if problem is not None and path.exists():
+            cache_files.move_aside(path, problem)
+        fresh = problem is not None
+        if fresh:
             export_onnx(self.make_module(), shape, path, self.input_name, self.output_names)
         start = time.perf_counter()
-        self._compiled[shape] = (
-            self._load_onnxruntime(path) if self.backend == "onnx" else self._load_openvino(path)
-        )
+        try:
+            runner = self._load(path)
+        except Exception as exc:  # onnxruntime / OpenVINO raise their own error types
+            if fresh:
+                raise
+            cache_files.move_aside(path, f"{self.backend} cannot load it: {_first_line(exc)}")
+            self._drop_compiled_blobs(path)
+            export_onnx(self.make_module(), shape, path, self.input_name, self.output_names)
+            runner = self._load(path)
+        self._compiled[shape] = runner
+        while len(self._compiled) > CACHE_LIMITS.max_shapes:
+            old, _ = self._compiled.popitem(last=False)
+            LOG.info(
+                "%s: released the %s model for input %s (backend_cache.max_shapes = %d)",
+                self.name,
+                self.backend,
+                old,
+                CACHE_LIMITS.max_shapes,
+            )
+        os.utime(path)  # last use, for the least-recently-used disk bound
+        keep = {self.onnx_path(s) for s in self._compiled}
+        prune_cache(path.parent, CACHE_LIMITS.max_mb << 20, keep)
         LOG.info(
             "%s: %s model ready for input %s (%.1f s)",
             self.name,
@@ -177,6 +317,18 @@ class ExportedNetwork:
             shape,
             time.perf_counter() - start,
         )
+
+    def _load(self, path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
+        if self.backend == "onnx":
+            return self._load_onnxruntime(path)
+        return self._load_openvino(path)
+
+    @staticmethod
+    def _drop_compiled_blobs(path: Path) -> None:
+        """Remove OpenVINO's compiled-model cache beside ``path`` (it may hold a bad blob)."""
+        blobs = path.parent / "openvino_cache"
+        if blobs.is_dir():
+            shutil.rmtree(blobs, ignore_errors=True)
 
     def _load_onnxruntime(self, path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
         import onnxruntime as ort
@@ -217,7 +369,24 @@ class ExportedNetwork:
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape not in self._compiled:
             self.prepare(x.shape)
-        return self._compiled[x.shape](x)
+        else:
+            self._compiled.move_to_end(x.shape)
+        outputs = self._compiled[x.shape](x)
+        if not self._output_checked:  # the warm-up frame: broken weights show here
+            self._output_checked = True
+            if not all(np.isfinite(o).all() for o in outputs):
+                from sfs_ros.weights import UnusableWeightsError
+
+                raise UnusableWeightsError(
+                    f"{self.name}: the {self.backend} model gives NaN/inf outputs on the warm-up "
+                    "frame: the weights it was exported from are broken"
+                )
+        return outputs
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 # ------------------------------------------------------------------------------ networks

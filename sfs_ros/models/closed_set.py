@@ -20,7 +20,12 @@ from sfs_ros.vocabularies import (
     normalize_class_name,
     vocabulary_from_id2label,
 )
-from sfs_ros.weights import resolve_hf_model
+from sfs_ros.weights import (
+    check_finite_weights,
+    guard_first_output,
+    load_hub_files,
+    resolve_hf_model,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -73,7 +78,9 @@ class ClosedSetSegmenter:
         source, self.is_random = resolve_hf_model(
             model_id, dict(enumerate(get_vocabulary(default_vocab).names)), allow_random
         )
-        config = AutoConfig.from_pretrained(source)
+        config = load_hub_files(
+            lambda: AutoConfig.from_pretrained(source), source, "closed_set.model"
+        )
         self.model_type = config.model_type
         self.model_id = model_id
         self.device = device
@@ -82,13 +89,21 @@ class ClosedSetSegmenter:
         if self.model_type == "segformer":
             from transformers import AutoModelForSemanticSegmentation
 
-            self.model = AutoModelForSemanticSegmentation.from_pretrained(source, dtype=dtype)
+            self.model = load_hub_files(
+                lambda: AutoModelForSemanticSegmentation.from_pretrained(source, dtype=dtype),
+                source,
+                "closed_set.model",
+            )
             self._load_segformer_preprocessing(source)
             self.processor = None
         elif self.model_type in ("mask2former", "oneformer", "maskformer"):
             from transformers import AutoModelForUniversalSegmentation, AutoProcessor
 
-            self.model = AutoModelForUniversalSegmentation.from_pretrained(source, dtype=dtype)
+            self.model = load_hub_files(
+                lambda: AutoModelForUniversalSegmentation.from_pretrained(source, dtype=dtype),
+                source,
+                "closed_set.model",
+            )
             self.processor = AutoProcessor.from_pretrained(source)
         else:
             raise ValueError(
@@ -96,6 +111,8 @@ class ClosedSetSegmenter:
                 "mask2former, oneformer, maskformer"
             )
         self.model = self.model.to(device.device).eval()
+        check_finite_weights(self.model, "closed_set.model", model_id)  # damaged files
+        guard_first_output(self.model, "closed_set.model", model_id)  # NaN logits at warm-up
         self.runner = None  # SegFormer through onnx / openvino (Mask2Former/OneFormer: torch)
         if backend != "torch" and self.model_type != "segformer":
             LOG.warning(

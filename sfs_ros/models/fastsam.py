@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from sfs_ros.runtime import LOG, DeviceChoice, import_ultralytics
+from sfs_ros.runtime import LOG, DeviceChoice
 
 MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
 BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapped to it
@@ -114,8 +114,7 @@ class FastSAMMaskGenerator:
     ) -> None:
         import torch
 
-        import_ultralytics()
-        from ultralytics import FastSAM
+        from sfs_ros.weights import open_fastsam
 
         self.weights = weights
         self.device = device
@@ -129,7 +128,7 @@ class FastSAMMaskGenerator:
                 f"{', '.join(MASK_RESOLUTIONS)}"
             )
         self.mask_resolution = mask_resolution
-        wrapper = FastSAM(weights)
+        wrapper = open_fastsam(weights)  # restricted unpickling; one clear error line
         net = wrapper.model
         if not isinstance(net, torch.nn.Module):
             raise ValueError(f"{weights}: expected a PyTorch FastSAM/YOLOv8-seg checkpoint")

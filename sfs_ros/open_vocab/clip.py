@@ -45,7 +45,12 @@ import numpy as np
 from sfs_ros.params import ConfigError
 from sfs_ros.runtime import LOG
 from sfs_ros.vocabularies import normalize_class_name
-from sfs_ros.weights import RANDOM_WEIGHTS_BANNER, WeightsNotFoundError
+from sfs_ros.weights import (
+    RANDOM_WEIGHTS_BANNER,
+    WeightsNotFoundError,
+    quiet_open_clip,
+    resolve_clip_pretrained,
+)
 
 # Context kept around each box, as a fraction of its width / height on each side.
 CROP_MARGIN = 0.1
@@ -153,11 +158,14 @@ class ClipScorer:
         model = None
         reason = "open_vocab.pretrained is empty"
         if tag:
+            source, reason = resolve_clip_pretrained(model_name, tag)
             try:
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    model_name, pretrained=tag, device=device
-                )
-            except RuntimeError as exc:  # open_clip: unknown tag / download failed / offline
+                if source is not None:
+                    with quiet_open_clip():
+                        model, _, preprocess = open_clip.create_model_and_transforms(
+                            model_name, pretrained=source, device=device, weights_only=True
+                        )
+            except (RuntimeError, OSError) as exc:  # unknown tag / download failed / bad file
                 reason = str(exc).splitlines()[0]
         if model is None:
             if not allow_random:
@@ -169,20 +177,31 @@ class ClipScorer:
                     "online to download it, or run with allow_random_weights:=true "
                     "(CLI: --allow-random-weights) to test with random weights."
                 )
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=None, device=device
-            )
+            with quiet_open_clip():
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=None, device=device
+                )
             is_random = True
+            if tag:
+                LOG.warning(
+                    "CLIP weights %s/%s not available (%s); using random weights because "
+                    "allow_random_weights is on",
+                    model_name,
+                    tag,
+                    reason,
+                )
             LOG.warning(RANDOM_WEIGHTS_BANNER.format(what="CLIP", param="open_vocab.pretrained"))
         model.eval()
         if mode == "dense":
             check_dense_support(model, model_name)
+        with quiet_open_clip():
+            tokenizer = open_clip.get_tokenizer(model_name)
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         size = int(size[0] if isinstance(size, list | tuple) else size)
         return cls(
             model=model,
-            tokenizer=open_clip.get_tokenizer(model_name),
+            tokenizer=tokenizer,
             image_size=size,
             mean=tuple(float(v) for v in cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)),
             std=tuple(float(v) for v in cfg.get("std", open_clip.OPENAI_DATASET_STD)),

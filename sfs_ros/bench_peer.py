@@ -1,7 +1,9 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """The peer pipeline: Semantic-Fast-SAM / SSA closed-set labelling, written plainly.
 
 This is benchmark code, not product code. It does what the reference repositories do
-(anchors.md Part A §1-2), so that ``sfs-bench`` can time it on the same inputs as sfs_ros:
+(the Semantic-Fast-SAM / SSA recipe), so that ``sfs-bench`` can time it on the same inputs
+as sfs_ros:
 
 1. ``ultralytics.FastSAM(path).predict(pil_rgb, retina_masks=True, imgsz=1024, conf, iou=0.9)``
    → full-resolution masks;
