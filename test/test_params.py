@@ -105,6 +105,8 @@ def test_defaults_are_valid_and_live_flags_match_the_design():
         "fastsam.iou",
         "fastsam.max_masks",
         "closed_set.min_purity",
+        "paint.order",
+        "paint.uncovered",
         "open_vocab.enabled",
         "open_vocab.vocabulary",
         "open_vocab.rate_hz",
