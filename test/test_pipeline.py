@@ -71,7 +71,7 @@ def test_semantic_model_receives_rgb(pipeline, monkeypatch):
     red = np.zeros((40, 40, 3), np.uint8)
     red[..., 0] = 255  # pure red in RGB
     segmenter(red, (10, 10))
-    x = seen["x"][0] * segmenter.std[:, None, None] / 255 + segmenter.mean[:, None, None] / 255
+    x = seen["x"][0] * segmenter.std_t.numpy() / 255 + segmenter.mean_t.numpy() / 255
     assert x[0].mean() == pytest.approx(1.0, abs=1e-3)  # channel 0 = R
     assert x[2].mean() == pytest.approx(0.0, abs=1e-3)
 
