@@ -51,18 +51,20 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "auto | cpu | cuda | cuda:N (auto: first GPU, else CPU)"),
     ParamSpec(
         "backend",
-        "torch",
-        "network backend for FastSAM and SegFormer: torch | onnx (ONNX Runtime, CPU) | openvino "
-        "(CPU) | tensorrt (not available in this build)",
-        ("torch", "onnx", "openvino", "tensorrt"),
+        "auto",
+        "network backend for FastSAM and SegFormer: auto (CPU: openvino, else onnx, else torch; "
+        "CUDA: torch in fp16) | torch | onnx (ONNX Runtime, CPU) | openvino (CPU) | tensorrt "
+        "(not available in this build)",
+        ("auto", "torch", "onnx", "openvino", "tensorrt"),
     ),
-    ParamSpec("half", False, "FP16 on CUDA (ignored on the CPU)"),
+    ParamSpec("half", False, "FP16 on CUDA with backend torch (auto on CUDA always uses FP16)"),
     ParamSpec(
         "openvino_precision",
         "f32",
         "inference precision of backend openvino: f32 (matches torch; default) | bf16 (faster "
-        "on CPUs with AMX/AVX512-bf16, masks differ from torch: see docs/parity.md)",
-        ("f32", "bf16"),
+        "on CPUs with AMX/AVX512-bf16, masks differ from torch) | int8 (NNCF post-training "
+        "quantisation on sample frames, once per input shape); see docs/parity.md",
+        ("f32", "bf16", "int8"),
     ),
     ParamSpec(
         "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256

@@ -105,6 +105,7 @@ class Pipeline:
         uncovered: str = "unidentified",
         random_weights: Sequence[str] = (),
         device: str = "cpu",
+        backend: str = "torch",
         open_vocab: OpenVocabBranch | None = None,
         open_vocab_sync: bool = False,
     ) -> None:
@@ -118,6 +119,7 @@ class Pipeline:
         self.uncovered = validate("paint.uncovered", uncovered)
         self.random_weights = tuple(random_weights)
         self.device = device
+        self.backend = backend  # the backend in use (``auto`` resolved at start)
         self._luts = [registry.closed_set_lut(i) for i in range(len(self.segmenters))]
         # Open-vocabulary branch (None when open_vocab.enabled was false at start). With
         # open_vocab_sync the CLIP pass runs inline on every frame (offline: sfs-segment,
@@ -139,17 +141,33 @@ class Pipeline:
         :meth:`reset_sequence` between unrelated images. Otherwise (the node) it runs on a
         background thread at most ``open_vocab.rate_hz`` times a second.
         """
-        from sfs_ros.models.backends import check_backend, set_cache_limits
+        from sfs_ros.models.backends import check_backend, resolve_backend, set_cache_limits
         from sfs_ros.models.closed_set import ClosedSetSegmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
-        from sfs_ros.runtime import select_device, set_torch_threads
+        from sfs_ros.runtime import DeviceChoice, select_device, set_torch_threads
         from sfs_ros.weights import resolve_fastsam_weights
 
         allow_random = bool(config["allow_random_weights"])
         device = select_device(config["device"], config["half"])
-        LOG.info("device %s (%s)", device.device, device.reason)
-        backend = config["backend"]
+        backend, half, why = resolve_backend(config["backend"], device.device, config["half"])
+        if half != device.half and device.device.startswith("cuda"):
+            device = DeviceChoice(device.device, half, device.reason)
+        LOG.info(
+            "device %s (%s); backend %s%s (%s)",
+            device.device,
+            device.reason,
+            backend,
+            " fp16" if device.half else "",
+            why,
+        )
         check_backend(backend, device.device)
+        precision = config["openvino_precision"]
+        if precision != "f32" and backend != "openvino":
+            LOG.warning(
+                "openvino_precision %s applies to backend openvino only; backend is %s",
+                precision,
+                backend,
+            )
         set_cache_limits(config["backend_cache.max_shapes"], config["backend_cache.max_mb"])
         set_torch_threads(config["num_threads"])
         weights, fastsam_random = resolve_fastsam_weights(config["fastsam.model"], allow_random)
@@ -213,6 +231,7 @@ class Pipeline:
             uncovered=config["paint.uncovered"],
             random_weights=[what for what, _ in random_parts],
             device=device.device,
+            backend=backend,
             open_vocab=open_vocab,
             open_vocab_sync=offline,
         )

@@ -146,6 +146,32 @@ def synthetic_scene(width: int = 640, height: int = 480, seed: int = 0) -> np.nd
     return image
 
 
+# ---------------------------------------------------------------------------- calibration
+def calibration_frames(width: int, height: int, count: int = 12) -> list[np.ndarray]:
+    """``count`` RGB frames of ``width`` x ``height`` for post-training quantisation.
+
+    The bundled sample photos, whole and as panning crops (:func:`pan_frames`), then
+    synthetic scenes; deterministic. Without the photos (ultralytics not installed) only
+    synthetic scenes are used, and the log says so.
+    """
+    from sfs_ros.runtime import LOG
+
+    frames: list[np.ndarray] = []
+    try:
+        photos = sample_images()
+    except SamplesNotFoundError as exc:
+        LOG.warning("calibrating on synthetic scenes only: %s", exc)
+        photos = []
+    for photo in photos:
+        frames.append(_fit(photo, width, height))
+        frames.extend(pan_frames(photo, width, height, steps=3))
+    seed = 0
+    while len(frames) < count:
+        frames.append(synthetic_scene(width, height, seed))
+        seed += 1
+    return frames[:count]
+
+
 # ---------------------------------------------------------------------------- sequences
 def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``image`` resized to ``width`` x ``height`` (0 keeps that dimension's size)."""

@@ -65,6 +65,9 @@ def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> dict:
     """
     return {
         "device": "cpu",
+        # torch keeps these plumbing tests free of per-shape exports; the shipped default
+        # (backend auto → openvino) is tested in test_backends.py and test_no_masks.py
+        "backend": "torch",
         "fastsam.model": str(fastsam_pt),
         "fastsam.imgsz": 256,
         "fastsam.conf": 0.003,

@@ -95,3 +95,64 @@ def test_backend_choices_and_device():
     for backend in EXPORTED:
         with pytest.raises(ConfigError, match="CPU only"):
             check_backend(backend, "cuda:0")
+
+
+def test_auto_backend_resolution(monkeypatch):
+    from sfs_ros.models import backends
+    from sfs_ros.params import defaults
+
+    assert defaults()["backend"] == "auto"
+    assert backends.resolve_backend("auto", "cuda:0", False)[:2] == ("torch", True)
+    assert backends.resolve_backend("torch", "cuda:0", False)[:2] == ("torch", False)
+    assert backends.resolve_backend("onnx", "cpu", False)[:2] == ("onnx", False)
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnx", "openvino"])
+    assert backends.resolve_backend("auto", "cpu", True)[:2] == ("openvino", False)
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch", "onnx"])
+    assert backends.resolve_backend("auto", "cpu", False)[0] == "onnx"
+    monkeypatch.setattr(backends, "available_backends", lambda: ["torch"])
+    backend, _, why = backends.resolve_backend("auto", "cpu", False)
+    assert backend == "torch" and "neither openvino nor onnxruntime" in why
+
+
+@pytest.mark.skipif("openvino" not in EXPORTED, reason="openvino not installed")
+def test_default_backend_runs_openvino_on_the_cpu(test_overrides, caplog):
+    import logging
+
+    from sfs_ros.pipeline import Pipeline
+
+    overrides = {k: v for k, v in test_overrides.items() if k != "backend"}
+    with caplog.at_level(logging.INFO, logger="sfs_ros"):
+        pipe = Pipeline.from_config(load_config(None, overrides))
+    try:
+        assert pipe.backend == "openvino"
+        assert pipe.mask_generator.runner is not None and pipe.segmenters[0].runner is not None
+        assert "backend openvino (auto on the CPU" in caplog.text
+        result = pipe.process(np.zeros((48, 64, 3), np.uint8))
+        assert result.label_map.shape == (48, 64)
+    finally:
+        pipe.close()
+
+
+@pytest.mark.skipif("openvino" not in EXPORTED, reason="openvino not installed")
+def test_int8_is_quantised_once_per_shape_and_cached(fastsam_pt, image, tmp_path, monkeypatch):
+    """openvino_precision int8: NNCF quantises the export on sample frames, saves the INT8 model
+    beside the export, and a second start reuses it (no second quantisation)."""
+    import nncf
+
+    from sfs_ros.models.fastsam import FastSAMMaskGenerator
+    from sfs_ros.runtime import select_device
+
+    monkeypatch.setenv("SFS_CACHE_DIR", str(tmp_path))
+    calls = []
+    original = nncf.quantize
+    monkeypatch.setattr(nncf, "quantize", lambda *a, **k: calls.append(1) or original(*a, **k))
+    device = select_device("cpu")
+    for _ in range(2):
+        masker = FastSAMMaskGenerator(
+            str(fastsam_pt), device, imgsz=160, conf=0.003, iou=0.9, max_masks=40,
+            backend="openvino", openvino_precision="int8",
+        )  # fmt: skip
+        masks = masker(image)
+        assert len(masks) > 0 and masks.masks.dtype == bool
+    assert calls == [1]
+    assert list(tmp_path.glob("backends/*-int8.xml")) and list(tmp_path.glob("backends/*-int8.bin"))

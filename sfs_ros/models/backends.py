@@ -29,9 +29,11 @@ import numpy as np
 from sfs_ros.params import ConfigError
 from sfs_ros.runtime import LOG
 
-BACKENDS = ("torch", "onnx", "openvino", "tensorrt")
+BACKENDS = ("auto", "torch", "onnx", "openvino", "tensorrt")
 _MODULES = {"onnx": "onnxruntime", "openvino": "openvino"}
-OPENVINO_PRECISIONS = ("f32", "bf16")  # values of the openvino_precision parameter
+OPENVINO_PRECISIONS = ("f32", "bf16", "int8")  # values of the openvino_precision parameter
+# Frames the INT8 post-training quantisation is calibrated on (sfs_ros.samples).
+INT8_CALIBRATION_FRAMES = 12
 
 
 def available_backends() -> list[str]:
@@ -39,6 +41,24 @@ def available_backends() -> list[str]:
     found = ["torch"]
     found += [b for b, mod in _MODULES.items() if importlib.util.find_spec(mod) is not None]
     return found
+
+
+def resolve_backend(backend: str, device: str, half: bool) -> tuple[str, bool, str]:
+    """``(backend, half, why)`` to run with: ``auto`` becomes a concrete backend.
+
+    On the CPU ``auto`` picks OpenVINO, else ONNX Runtime (whichever is installed), else torch.
+    On CUDA it picks torch in fp16 (TensorRT is not part of this build). Any other backend is
+    returned as given, with ``half``.
+    """
+    if backend != "auto":
+        return backend, half, "set by the backend parameter"
+    if device.startswith("cuda"):
+        return "torch", True, "auto on CUDA: torch in fp16 (tensorrt is not in this build)"
+    installed = available_backends()
+    for choice in ("openvino", "onnx"):
+        if choice in installed:
+            return choice, False, f"auto on the CPU: {choice} is installed"
+    return "torch", False, "auto on the CPU: neither openvino nor onnxruntime is installed"
 
 
 def check_backend(backend: str, device: str) -> None:
@@ -229,6 +249,11 @@ class ExportedNetwork:
         openvino_precision: ``f32`` or ``bf16``, set explicitly as OpenVINO's inference
             precision hint. Without a hint OpenVINO runs bf16 on CPUs with AMX / AVX512-bf16,
             which moves FastSAM masks away from torch's (docs/parity.md); f32 matches torch.
+            ``int8``: the export is quantised once per input shape with NNCF's post-training
+            quantisation, calibrated on :data:`INT8_CALIBRATION_FRAMES` sample frames, and
+            cached beside the export (``<export>-int8.xml/.bin``).
+        to_input: RGB uint8 frame at the network's input size → the network's input array
+            (needed for ``int8`` calibration only).
     """
 
     def __init__(
@@ -241,6 +266,7 @@ class ExportedNetwork:
         *,
         threads: int = 0,
         openvino_precision: str = "f32",
+        to_input: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         check_backend(backend, "cpu")
         if openvino_precision not in OPENVINO_PRECISIONS:
@@ -249,6 +275,12 @@ class ExportedNetwork:
                 f"{', '.join(OPENVINO_PRECISIONS)}"
             )
         self.openvino_precision = openvino_precision
+        if openvino_precision == "int8" and backend == "openvino" and to_input is None:
+            raise ConfigError(
+                f"openvino_precision int8: {name} cannot be calibrated (FastSAM and SegFormer "
+                "can)"
+            )
+        self.to_input = to_input
         if backend == "torch":
             raise ValueError("ExportedNetwork is for exported backends; run torch directly")
         self.backend = backend
@@ -341,18 +373,64 @@ class ExportedNetwork:
         names, inp = self.output_names, self.input_name
         return lambda x: session.run(names, {inp: x})
 
+    def int8_path(self, onnx_path: Path) -> Path:
+        """Cache location of the INT8-quantised model of one export."""
+        return onnx_path.with_name(f"{onnx_path.stem}-int8.xml")
+
+    def _quantized(self, core: object, path: Path) -> Path:
+        """The INT8 model of the export at ``path``: quantised once, cached beside it.
+
+        The ``.bin`` is written first and the ``.xml`` renamed into place last, so an ``.xml``
+        on disk always has its weights.
+        """
+        import nncf
+        import openvino as ov
+
+        from sfs_ros import cache_files
+        from sfs_ros.samples import calibration_frames
+
+        xml = self.int8_path(path)
+        if xml.exists() and xml.with_suffix(".bin").exists():
+            return xml
+        model = core.read_model(str(path))
+        shape = tuple(int(d) for d in model.input(0).get_shape())
+        frames = calibration_frames(shape[3], shape[2], INT8_CALIBRATION_FRAMES)
+        LOG.info(
+            "%s: INT8 quantisation for input %s on %d sample frames (once per input shape)",
+            self.name,
+            shape,
+            len(frames),
+        )
+        start = time.perf_counter()
+        items = [np.ascontiguousarray(self.to_input(f), dtype=np.float32) for f in frames]
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(items),
+            subset_size=len(items),
+            preset=nncf.QuantizationPreset.MIXED,
+        )
+        tmp = cache_files.temp_sibling(xml)
+        ov.save_model(quantized, str(tmp), compress_to_fp16=False)
+        tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
+        tmp.replace(xml)
+        LOG.info("%s: INT8 model saved to %s (%.1f s)", self.name, xml, time.perf_counter() - start)
+        return xml
+
     def _load_openvino(self, path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
         import openvino as ov
 
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(path.parent / "openvino_cache")})
+        int8 = self.openvino_precision == "int8"
+        source = self._quantized(core, path) if int8 else path
         compiled = core.compile_model(
-            str(path),
+            str(source),
             "CPU",
             {
                 "INFERENCE_NUM_THREADS": self.threads,
                 "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_PRECISION_HINT": self.openvino_precision,
+                # int8: the quantised layers run in INT8, the rest in f32
+                "INFERENCE_PRECISION_HINT": "f32" if int8 else self.openvino_precision,
             },
         )
         request = compiled.create_infer_request()

@@ -134,6 +134,7 @@ class ClosedSetSegmenter:
                 ("logits",),
                 threads=threads,
                 openvino_precision=openvino_precision,
+                to_input=lambda rgb: self.preprocess(rgb).float().numpy(),
             )
         LOG.info(
             "closed-set %s (%s, %d classes, vocabulary %s) loaded on %s",

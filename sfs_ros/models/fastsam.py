@@ -154,6 +154,7 @@ class FastSAMMaskGenerator:
                 ("preds", "proto"),
                 threads=threads,
                 openvino_precision=openvino_precision,
+                to_input=_network_input,
             )
         self.last_timings: dict[str, float] = {}  # ms of the last call: preprocess/forward/post
         LOG.info(
@@ -279,6 +280,11 @@ class FastSAMMaskGenerator:
     def warmup(self, image_hw: tuple[int, int] = (480, 640)) -> None:
         """One pass on a blank image so the first real frame does not pay for lazy init."""
         self(np.zeros((*image_hw, 3), np.uint8))
+
+
+def _network_input(rgb: np.ndarray) -> np.ndarray:
+    """An RGB uint8 frame already at the network's input size → its (1, 3, h, w) input."""
+    return rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
 
 
 def _full_box_rule(boxes: object, image_hw: tuple[int, int]) -> object:
