@@ -70,6 +70,13 @@ PARAMS: tuple[ParamSpec, ...] = (
         "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256
     ),
     ParamSpec(
+        "parallel_networks",
+        False,
+        "run the closed-set network concurrently with FastSAM, the CPU threads split between "
+        "them (onnx / openvino); false = one after the other with every thread each "
+        "(BENCHMARKS.md compares both)",
+    ),
+    ParamSpec(
         "backend_cache.max_shapes",
         4,
         "onnx/openvino: compiled models kept in memory per network, one per input shape "

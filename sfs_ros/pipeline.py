@@ -7,9 +7,11 @@ FastSAM prototype resolution and produces only the final uint16 maps at input re
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +110,7 @@ class Pipeline:
         backend: str = "torch",
         open_vocab: OpenVocabBranch | None = None,
         open_vocab_sync: bool = False,
+        parallel_networks: bool = False,
     ) -> None:
         if not segmenters:
             raise ValueError("at least one closed-set segmenter is needed")
@@ -128,6 +131,11 @@ class Pipeline:
         self.open_vocab = open_vocab
         self.open_vocab_sync = bool(open_vocab_sync)
         self._lock = threading.Lock()
+        # parallel_networks: the closed-set models run on this thread while FastSAM runs on
+        # the caller's (both backends release the GIL while their network runs).
+        self._closed_set_pool = None
+        if parallel_networks:
+            self._closed_set_pool = ThreadPoolExecutor(1, thread_name_prefix="sfs-closed-set")
 
     # --------------------------------------------------------------------------- building
     @classmethod
@@ -170,6 +178,11 @@ class Pipeline:
             )
         set_cache_limits(config["backend_cache.max_shapes"], config["backend_cache.max_mb"])
         set_torch_threads(config["num_threads"])
+        parallel = bool(config["parallel_networks"])
+        threads = config["num_threads"] or (os.cpu_count() or 1)
+        # With parallel networks each exported network gets its share of the threads.
+        fastsam_threads = max(1, threads // 2) if parallel else config["num_threads"]
+        closed_threads = max(1, threads - threads // 2) if parallel else config["num_threads"]
         weights, fastsam_random = resolve_fastsam_weights(config["fastsam.model"], allow_random)
         masker = FastSAMMaskGenerator(
             weights,
@@ -180,7 +193,7 @@ class Pipeline:
             max_masks=config["fastsam.max_masks"],
             mask_resolution=config["fastsam.mask_resolution"],
             backend=backend,
-            threads=config["num_threads"],
+            threads=fastsam_threads,
             openvino_precision=config["openvino_precision"],
         )
         model_ids = [m.strip() for m in config["closed_set.model"].split(",") if m.strip()]
@@ -199,7 +212,7 @@ class Pipeline:
                 voc,
                 allow_random,
                 backend=backend,
-                threads=config["num_threads"],
+                threads=closed_threads,
                 openvino_precision=config["openvino_precision"],
             )
             for mid, voc in zip(model_ids, vocab_names, strict=True)
@@ -234,6 +247,7 @@ class Pipeline:
             backend=backend,
             open_vocab=open_vocab,
             open_vocab_sync=offline,
+            parallel_networks=parallel,
         )
         if warmup:
             pipeline.warmup()
@@ -284,15 +298,17 @@ class Pipeline:
             raise ValueError(f"empty image {rgb.shape}")
         with self._lock:
             clock = _Stopwatch()
+            pending = None
+            if self._closed_set_pool is not None:
+                out_hw = self.mask_generator.output_hw(rgb.shape[:2])
+                pending = self._closed_set_pool.submit(self._class_maps, rgb, out_hw)
             masks = self.mask_generator(rgb)
             clock.lap("fastsam")
             work_hw = masks.work_hw
-            votes = []
-            class_maps = []
-            for segmenter, lut in zip(self.segmenters, self._luts, strict=True):
-                ids = lut[segmenter(rgb, work_hw)]  # → registry label ids
-                class_maps.append(ids)
+            # → registry label ids; with parallel networks "closed_set" is the wait after FastSAM
+            class_maps = pending.result() if pending else self._class_maps(rgb, work_hw)
             clock.lap("closed_set")
+            votes = []
             num_ids = len(self.registry)
             for ids in class_maps:
                 votes.append(fusion.vote(masks.masks, ids, num_ids))
@@ -340,6 +356,13 @@ class Pipeline:
         if self.open_vocab is not None:
             self.open_vocab.reset_sequence()
 
+    def _class_maps(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> list[np.ndarray]:
+        """Every closed-set model's class map at ``out_hw``, in registry label ids."""
+        return [
+            lut[segmenter(rgb, out_hw)]
+            for segmenter, lut in zip(self.segmenters, self._luts, strict=True)
+        ]
+
     def legend_dict(self) -> dict:
         """The current legend (``legend.json`` document)."""
         return self.registry.legend_dict()
@@ -353,6 +376,8 @@ class Pipeline:
         """Stop background threads (the open-vocabulary worker). Idempotent."""
         if self.open_vocab is not None:
             self.open_vocab.close()
+        if self._closed_set_pool is not None:
+            self._closed_set_pool.shutdown(wait=True)
 
 
 def _best_votes(votes: list[fusion.MaskVotes]) -> fusion.MaskVotes:

@@ -261,3 +261,28 @@ def test_lean_nms_matches_ultralytics_nms():
         torch.testing.assert_close(boxes, ref[:, :4])
         torch.testing.assert_close(conf, ref[:, 4])
         torch.testing.assert_close(mask_coeffs, ref[:, 6:])
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_parallel_networks_give_the_same_labels(test_overrides, backend):
+    """parallel_networks runs the closed set beside FastSAM on a second thread: same output."""
+    from sfs_ros.params import load_config
+
+    rng = np.random.default_rng(5)
+    frame = np.ascontiguousarray(
+        np.repeat(np.repeat(rng.integers(0, 255, (12, 16, 3), np.uint8), 8, 0), 8, 1)
+    )
+    results = []
+    for parallel in (False, True):
+        config = load_config(
+            None, {**test_overrides, "backend": backend, "parallel_networks": parallel}
+        )
+        pipe = Pipeline.from_config(config)
+        try:
+            assert (pipe._closed_set_pool is not None) == parallel
+            results.append(pipe.process(frame))
+            assert pipe.mask_generator.output_hw(frame.shape[:2]) == results[-1].masks.work_hw
+        finally:
+            pipe.close()
+    np.testing.assert_array_equal(results[0].label_map, results[1].label_map)
+    np.testing.assert_array_equal(results[0].mask_labels, results[1].mask_labels)

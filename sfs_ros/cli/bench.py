@@ -604,13 +604,16 @@ def main(argv: list[str] | None = None) -> int:
         imgsz = (args.imgsz or [640])[0]
         backend = (args.backends or ["torch"])[0]
         return open_vocab_bench(args, argv, imgsz, backend)
-    from sfs_ros.models.backends import available_backends
+    from sfs_ros.models.backends import available_backends, resolve_backend
     from sfs_ros.params import parse_override
     from sfs_ros.pipeline import Pipeline
     from sfs_ros.weights import resolve_fastsam_weights, resolve_hf_model
 
     imgszs = args.imgsz or ([640] if args.quick else [640, 1024])
-    backends = args.backends or (["torch"] if args.quick else available_backends())
+    # --quick measures what a user of the shipped preset gets: the backend auto resolves to
+    backends = args.backends or (
+        [resolve_backend("auto", "cpu", False)[0]] if args.quick else available_backends()
+    )
     frames = args.frames or (5 if args.quick else 10)
     args.frames = frames
     # Resolve (or build, random) the weights once, so every configuration uses the same files.

@@ -232,6 +232,12 @@ class FastSAMMaskGenerator:
                 image_hw,
             )
 
+    def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """(h, w) of the masks this generator returns for an image of ``image_hw``."""
+        box = Letterbox.fit(image_hw, self.imgsz, self.stride)
+        proto_hw = (box.input_hw[0] // 4, box.input_hw[1] // 4)  # prototypes at 1/4
+        return self._work_geometry(proto_hw, box, image_hw)[2]
+
     def _work_geometry(
         self, proto_hw: tuple[int, int], box: Letterbox, image_hw: tuple[int, int]
     ) -> tuple[int, int, tuple[int, int]]:
