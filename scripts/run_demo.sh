@@ -119,7 +119,7 @@ if [ "${SFS_DEMO_WEIGHTS:-random}" = random ]; then
 ################################################################################################
 
 BANNER
-  # Random FastSAM weights give tiny, spread scores; conf 0.003 yields ~100 masks (DESIGN §5).
+  # Random FastSAM weights give tiny, spread scores; conf 0.003 yields ~100 masks (docs/architecture.md).
   node_args+=(-p allow_random_weights:=true -p fastsam.conf:=0.003)
 else
   say "pretrained weights found"

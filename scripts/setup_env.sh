@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command, idempotent set-up of the development/CI environment for sfs_ros:
 #   1. .venv with the pinned dependencies of requirements.txt (torch, ultralytics, ROS 2 wheels, ...)
-#   2. the known quirks of the ROS 2 PyPI wheels fixed (DESIGN.md §6)
+#   2. the known quirks of the ROS 2 PyPI wheels fixed (docs/architecture.md, "Build quirks")
 #   3. msg/ generated with CMake (rosidl) and installed into the venv together with sfs_ros/
 # A second run with nothing changed finishes in seconds (stamps in .venv/.sfs_stamps/).
 set -euo pipefail

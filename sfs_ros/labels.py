@@ -77,7 +77,7 @@ class LabelRegistry:
             return np.array([e.color for e in self._entries], np.uint8)
 
     def legend_dict(self) -> dict:
-        """The ``legend.json`` document (DESIGN §3)."""
+        """The ``legend.json`` document (README.md)."""
         with self._lock:
             return {
                 "revision": self.revision,

@@ -1,4 +1,4 @@
-"""The parameter contract (DESIGN §3), shared by the ROS node, the CLI and the YAML presets.
+"""The parameter contract (README.md, docs/architecture.md), shared by the ROS node, the CLI and the YAML presets.
 
 Each parameter has a default, a description, a type, an optional range or set of choices, and
 whether it may change at run time (``live``). Config files use the ROS 2 parameter-file layout

@@ -41,7 +41,7 @@ LOG = logging.getLogger("sfs_ros")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (DESIGN §3)."""
+    """The argument parser (README.md, "Without ROS")."""
     parser = argparse.ArgumentParser(
         prog="sfs-segment",
         description="Semantic-Fast-SAM on images, folders and videos "

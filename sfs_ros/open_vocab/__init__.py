@@ -1,4 +1,4 @@
-"""Open-vocabulary branch: CLIP naming of masks on a background thread (DESIGN §1, §4).
+"""Open-vocabulary branch: CLIP naming of masks on a background thread (docs/architecture.md).
 
 Modules: :mod:`.clip` (open_clip adapter, cached text embeddings, one crop batch per pass),
 :mod:`.tracks` (mask-track association that carries labels across frames), :mod:`.worker`

@@ -1,12 +1,13 @@
 """CLIP adapter over open_clip: loaded once, cached text embeddings, masked crops in one batch.
 
-What the anchors do wrong and this module does not (anchors.md Part A): CLIP is built once (not
-per call), names go through prompt templates (averaged per class, normalised) and their text
-embeddings are cached per name, so a vocabulary change only encodes the new names; every mask
-of a frame becomes one masked crop (box xyxy + a context margin, pixels outside the mask set to
-CLIP's mean colour) and all crops go through the image encoder in ONE batch; the result is a
-cosine-similarity matrix, from which callers keep a top-K and apply a threshold instead of a
-forced softmax/argmax.
+CLIP is built once (not per call); names go through prompt templates (averaged per class,
+normalised) and their text embeddings are cached per name, so a vocabulary change only encodes
+the new names. Every mask of a frame becomes one masked crop (box xyxy + a context margin;
+outside the mask CLIP's mean colour or the image, ``open_vocab.crop_background``); each crop
+goes through the model's own open_clip preprocessing (for the stock models: bicubic resize of
+the short side, centre crop, normalise; docs/parity.md), and all crops go through the image
+encoder in ONE batch. The result is a cosine-similarity matrix, from which callers keep a
+top-K and apply a threshold instead of a forced softmax/argmax.
 
 ``open_vocab.mode``: ``crop`` (default, above) or ``dense`` (beyond the SFS paper, its own
 future work "share backbone features"; MaskCLIP-style, Zhou et al. 2022). In dense mode the

@@ -1,4 +1,4 @@
-"""QoS profiles of the sfs_ros graph, in one place (DESIGN §3, REP-2003)."""
+"""QoS profiles of the sfs_ros graph, in one place (README.md "Outputs", REP-2003)."""
 
 from __future__ import annotations
 

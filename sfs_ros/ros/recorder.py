@@ -12,7 +12,7 @@ Subscribes to ``semantic`` (mono16 class ids) and ``overlay`` (rgb8), both RELIA
 * ``overlay_<n:06d>.png`` and ``semantic_<n:06d>.png`` (16-bit class ids) for every
   ``save_every``-th frame of each topic (0 = none);
 * ``legend.json``: ``{"revision", "vocabulary", "classes": [{"id", "name", "color", "source"}]}``
-  (the layout of ``sfs-segment``'s legend.json, DESIGN §3), rewritten on every legend change;
+  (the layout of ``sfs-segment``'s legend.json, README.md), rewritten on every legend change;
 * ``summary.json`` on exit, also printed and written as text (``summary.txt``). Keys:
   ``frames_in`` (frames the camera published, from the demo camera's ``/diagnostics``; else
   the frames the node received), ``frames_out`` (semantic frames received here), ``drops`` /
@@ -100,7 +100,7 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 
 
 def legend_to_dict(msg: Any) -> dict[str, Any]:
-    """A ``ClassLegend`` message as the ``legend.json`` document (DESIGN §3)."""
+    """A ``ClassLegend`` message as the ``legend.json`` document (README.md)."""
     return {
         "revision": int(msg.revision),
         "vocabulary": str(msg.vocabulary),
