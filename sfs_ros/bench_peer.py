@@ -13,7 +13,8 @@ as sfs_ros:
 4. start from the class map, paint masks one by one, largest first (smaller on top).
 
 Fair to the peer: the models are loaded once (SFS re-creates FastSAM per call), the torch
-thread count is restored after ultralytics' predictor lowers it (docs/architecture.md, "Build quirks"), ``max_det`` is
+thread count is restored after ultralytics' predictor lowers it (docs/architecture.md, "Build
+quirks"), ``max_det`` is
 set to the same mask budget as ours, and the colour order is RGB (the peers feed BGR).
 """
 

@@ -1,4 +1,7 @@
-"""The parameter contract (README.md, docs/architecture.md), shared by the ROS node, the CLI and the YAML presets.
+"""The parameter contract, shared by the ROS node, the CLI and the YAML presets.
+
+docs/architecture.md ("The parameter path") explains how these specs become ROS descriptors,
+CLI overrides and preset checks.
 
 Each parameter has a default, a description, a type, an optional range or set of choices, and
 whether it may change at run time (``live``). Config files use the ROS 2 parameter-file layout

@@ -1,9 +1,9 @@
 """Where model weights come from: local files, an explicit download, or (opt-in) random weights.
 
-Rules (docs/architecture.md, "Caches"; README.md, "Weights"): a missing file offline is a clear error naming the file and the parameter
-that points at it; a download happens only for a known release asset / hub id, with a log line
-saying what and where; random weights are only used with ``allow_random_weights`` and are
-announced loudly.
+Rules (README.md, "Weights"; docs/architecture.md, "Caches"): a missing file offline is a clear
+error naming the file and the parameter that points at it; a download happens only for a known
+release asset / hub id, with a log line saying what and where; random weights are only used
+with ``allow_random_weights`` and are announced loudly.
 """
 
 from __future__ import annotations
