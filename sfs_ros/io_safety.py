@@ -74,8 +74,9 @@ def ensure_writable_dir(path: str | Path) -> Path:
     try:
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / ".sfs-write-probe", b"")
-        (folder / ".sfs-write-probe").unlink()
+        probe = temp_path_for(folder / ".sfs-write-probe")  # own name: runs may share a folder
+        atomic_write_bytes(probe, b"")
+        probe.unlink()
     except OutputWriteError as exc:
         raise OutputWriteError(f"output folder '{folder}' is not writable: {exc}") from exc
     except OSError as exc:

@@ -13,14 +13,10 @@ import logging
 import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 from sfs_ros.runtime import LOG, import_ultralytics
-
-T = TypeVar("T")
 
 RANDOM_WEIGHTS_BANNER = (
     "RANDOM WEIGHTS IN USE for {what}: outputs are NOT meaningful segmentations "
@@ -191,7 +187,7 @@ def open_fastsam(weights: str) -> object:
     Any failure to load becomes one :class:`UnusableWeightsError` line naming the file and
     ``fastsam.model``, instead of ultralytics' traceback and its generic hints. NaN/inf
     weights are refused here, NaN/inf outputs on the first (warm-up) frame by a one-shot
-    check (:func:`guard_first_output`).
+    check (:func:`sfs_ros.weight_checks.guard_first_output`).
     """
     import_ultralytics()
     from ultralytics import FastSAM
@@ -206,6 +202,8 @@ def open_fastsam(weights: str) -> object:
             f"({type(exc).__name__}: {detail.strip()[:300]}). Point fastsam.model at a genuine "
             "FastSAM / YOLOv8-seg checkpoint (.pt, .onnx or *_openvino_model/)."
         ) from exc
+    from sfs_ros.weight_checks import check_finite_weights, guard_first_output
+
     net = getattr(wrapper, "model", None)
     if hasattr(net, "named_parameters"):
         check_finite_weights(net, "fastsam.model", weights)
@@ -213,74 +211,6 @@ def open_fastsam(weights: str) -> object:
             net.fuse(verbose=False)  # warm-up guard, so that the guard sees the warm-up frame
         guard_first_output(net, "fastsam.model", weights)
     return wrapper
-
-
-def nonfinite_tensors(module: object) -> list[str]:
-    """Names of the parameters and buffers of a torch module that hold NaN or inf values."""
-    import torch
-
-    named = list(module.named_parameters()) + list(module.named_buffers())
-    return [
-        name
-        for name, tensor in named
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
-    ]
-
-
-def check_finite_weights(module: object, param: str, source: str) -> None:
-    """Refuse weights that hold NaN/inf values (damaged or bit-flipped files).
-
-    Raises:
-        UnusableWeightsError: one line naming ``param``, the file and the first tensors.
-    """
-    bad = nonfinite_tensors(module)
-    if bad:
-        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise UnusableWeightsError(
-            f"{param}: '{source}' holds NaN/inf values in {len(bad)} tensor(s) ({shown}): the "
-            f"file is damaged; point {param} at intact weights"
-        )
-
-
-def _tensors_in(value: object) -> Iterator[object]:
-    """Every tensor inside nested tuples, lists and dicts."""
-    if isinstance(value, tuple | list):
-        for item in value:
-            yield from _tensors_in(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors_in(item)
-    else:
-        yield value
-
-
-def guard_first_output(module: object, param: str, source: str) -> None:
-    """Check the module's first output (the warm-up frame) for NaN/inf, once.
-
-    Finite but absurd weights (a flipped exponent bit) load fine and then produce NaN/inf
-    logits; the warm-up frame reports them as broken weights instead of a model that
-    silently paints nothing. The hook removes itself after the first call.
-    """
-    import torch
-
-    def hook(_module: object, _inputs: object, output: object) -> None:
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            return  # exporting (tracing a copy of the module): not a real frame
-        handle.remove()
-        logits = getattr(output, "logits", None)  # transformers ModelOutput
-        flat = [logits] if logits is not None else list(_tensors_in(output))
-        broken = [
-            t
-            for t in flat
-            if isinstance(t, torch.Tensor) and t.is_floating_point() and not t.isfinite().all()
-        ]
-        if broken:
-            raise UnusableWeightsError(
-                f"{param}: '{source}' gives NaN/inf outputs on the warm-up frame: the "
-                f"weights are broken; point {param} at intact weights"
-            )
-
-    handle = module.register_forward_hook(hook)
 
 
 def build_random_fastsam(
@@ -640,78 +570,6 @@ def _cached_clip_file(cfg: dict, oc_pretrained: object) -> str | None:
         if found.is_file():
             return str(found)
     return None
-
-
-# ------------------------------------------------------------------ damaged hub cache entries
-def load_hub_files(load: Callable[[], T], source: str, param: str) -> T:
-    """Run ``load()`` (a transformers ``from_pretrained``) and recover a damaged hub cache.
-
-    When ``source`` is a hub id served from the local Hugging Face cache and loading fails
-    (a truncated, garbage or 0-byte file), the cached snapshot and the files it points to are
-    moved aside with one line naming them; online the model is downloaded again and loaded
-    once more, offline the error says what happened. A local directory is never touched.
-
-    Raises:
-        UnusableWeightsError: one line naming ``param``, the files and the cause.
-    """
-    try:
-        return load()
-    except Exception as exc:  # transformers / safetensors / torch raise many types
-        detail = _first_error_line(exc)
-        failure = exc
-    local = Path(source).expanduser()
-    if local.is_dir():
-        raise UnusableWeightsError(
-            f"{param}: '{source}' cannot be loaded ({detail}); the files in that folder are "
-            f"damaged or incomplete: point {param} at an intact copy"
-        ) from failure
-    from huggingface_hub import try_to_load_from_cache
-
-    config = try_to_load_from_cache(source, "config.json")
-    if not isinstance(config, str):
-        raise UnusableWeightsError(f"{param}: '{source}' cannot be loaded ({detail})") from failure
-    snapshot = Path(config).parent
-    _move_snapshot_aside(snapshot, detail)
-    if weights_offline():
-        raise UnusableWeightsError(
-            f"{param}: the cached copy of '{source}' in {snapshot} was damaged ({detail}) and "
-            f"has been moved aside; run once online to download it again, or point {param} "
-            "at a local copy"
-        ) from failure
-    from huggingface_hub import snapshot_download
-
-    LOG.info("downloading %s again from the Hugging Face hub", source)
-    snapshot_download(source)
-    try:
-        return load()
-    except Exception as exc:  # the fresh download is broken too: give up with one line
-        raise UnusableWeightsError(
-            f"{param}: '{source}' cannot be loaded even after a fresh download "
-            f"({_first_error_line(exc)})"
-        ) from exc
-
-
-def _first_error_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
-
-
-def _move_snapshot_aside(snapshot: Path, reason: str) -> None:
-    """Move a hub snapshot and the blobs its links point to aside (one warning line)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for link in snapshot.rglob("*"):
-        if link.is_symlink():
-            blob = link.resolve()
-            if blob.is_file():
-                os.replace(blob, blob.with_name(f"{blob.name}.damaged-{stamp}"))
-    target = snapshot.with_name(f"{snapshot.name}.damaged-{stamp}")
-    os.replace(snapshot, target)
-    LOG.warning(
-        "cache entry %s is damaged (%s): moved to %s (with the files it links to)",
-        snapshot,
-        reason,
-        target,
-    )
 
 
 # A tiny WordPiece vocabulary for random-weight BLIP captioners (BERT's five specials first).

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sfs_ros.hub_cache import load_hub_files
 from sfs_ros.runtime import LOG, DeviceChoice
 from sfs_ros.vocabularies import (
     VOCABULARIES,
@@ -20,12 +21,8 @@ from sfs_ros.vocabularies import (
     normalize_class_name,
     vocabulary_from_id2label,
 )
-from sfs_ros.weights import (
-    check_finite_weights,
-    guard_first_output,
-    load_hub_files,
-    resolve_hf_model,
-)
+from sfs_ros.weight_checks import check_finite_weights, guard_first_output
+from sfs_ros.weights import resolve_hf_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
