@@ -403,35 +403,29 @@ def build_random_oneformer(
     )
 
     out = out or cache_dir() / "random" / f"oneformer-{len(id2label)}-seed{seed}"
-    if (out / "config.json").exists() and (out / "processor_config.json").exists():
+    if (tmp := _begin_dir_entry(out)) is None:
         return out
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    tokenizer = _tiny_clip_tokenizer(tmp)
-    config = OneFormerConfig(
-        num_labels=len(id2label),
-        id2label={int(k): v for k, v in id2label.items()},
-        label2id={v: int(k) for k, v in id2label.items()},
-        text_encoder_vocab_size=len(tokenizer),
-    )
-    torch.manual_seed(seed)
-    model = OneFormerForUniversalSegmentation(config).eval()
-    model.save_pretrained(tmp)
-    image_processor = OneFormerImageProcessor(
-        size={"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 2},
-        num_text=config.num_queries - config.text_encoder_n_ctx,
-    )
-    OneFormerProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        max_seq_length=config.text_encoder_context_length,
-        task_seq_length=config.text_encoder_context_length,
-    ).save_pretrained(tmp)
-    if out.exists():  # another process finished first
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        return out
-    tmp.replace(out)
+    with _finish_dir_entry(tmp, out):
+        tokenizer = _tiny_clip_tokenizer(tmp)
+        config = OneFormerConfig(
+            num_labels=len(id2label),
+            id2label={int(k): v for k, v in id2label.items()},
+            label2id={v: int(k) for k, v in id2label.items()},
+            text_encoder_vocab_size=len(tokenizer),
+        )
+        torch.manual_seed(seed)
+        model = OneFormerForUniversalSegmentation(config).eval()
+        model.save_pretrained(tmp)
+        image_processor = OneFormerImageProcessor(
+            size={"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 2},
+            num_text=config.num_queries - config.text_encoder_n_ctx,
+        )
+        OneFormerProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            max_seq_length=config.text_encoder_context_length,
+            task_seq_length=config.text_encoder_context_length,
+        ).save_pretrained(tmp)
     return out
 
 
