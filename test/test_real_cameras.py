@@ -9,8 +9,11 @@ it for the rest of the suite): a camera driver on a robot does not load our prof
 
 from __future__ import annotations
 
+import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,152 @@ def test_waiting_hint_names_a_qos_mismatch(test_params_file: Path, plain_env, pr
     assert line is not None, log.text()
     assert "waiting for images on /sfs/image (raw, reliable: reliable/volatile)" in line
     assert "BEST_EFFORT" in line and "input_qos:=auto" in line
+
+
+# ------------------------------------------------------------------------------ 2. shutdown
+SLOW_WIDTH = 97  # frames this wide keep the worker inside torch for SLOW_S seconds
+SLOW_S = 6.0
+SHUTDOWN_RUNS = 20
+
+# The node's real main(), threads and rclpy, with a light pipeline whose frames and
+# "open-vocabulary" passes are long runs of torch calls (what a big model on a busy CPU does).
+# Loading the real random-weight models takes ~30 s per start on a busy 2-core machine; the
+# real models' shutdown is covered by test_reliability.py::test_signal_stops_the_node_cleanly.
+SLOW_LAUNCHER = f"""
+import sys, time
+from sfs_ros.node import exit_quietly_on_signals
+exit_quietly_on_signals()  # as the real entry point does, before the heavy imports
+import numpy as np
+import torch
+from sfs_ros.labels import LabelRegistry
+from sfs_ros.open_vocab.worker import OpenVocabWorker
+from sfs_ros.pipeline import Pipeline
+from sfs_ros.ros import node
+from sfs_ros.vocabularies import get_vocabulary
+
+
+def busy(seconds):
+    a = torch.rand(256, 256)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        a = torch.tanh(a @ a)
+
+
+class Result:
+    def __init__(self, rgb):
+        self.label_map = np.full(rgb.shape[:2], 3, np.uint16)
+        self.instance_map = np.ones(rgb.shape[:2], np.uint16)
+        self.timings = {{"total": 1.0}}
+
+
+class TorchBusyPipeline:
+    random_weights = ()
+    device = "cpu"
+
+    def __init__(self):
+        self.registry = LabelRegistry([get_vocabulary("ade20k")])
+        self.worker = OpenVocabWorker(lambda snapshot: busy(4.0), rate_hz=100.0)
+
+    def process(self, rgb):
+        busy({SLOW_S} if rgb.shape[1] == {SLOW_WIDTH} else 0.05)
+        self.worker.offer(lambda: rgb.copy())  # the "CLIP" thread: busy most of the time
+        return Result(rgb)
+
+    def update(self, name, value):
+        pass
+
+    def open_vocab_stats(self):
+        return None
+
+    def close(self):
+        self.worker.stop(timeout=None)
+
+
+Pipeline.from_config = classmethod(lambda cls, config, warmup=True: TorchBusyPipeline())
+sys.exit(node.main(sys.argv))
+"""
+
+CAMERA = """
+import sys, threading, time
+import numpy as np
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+rclpy.init()
+node = rclpy.create_node("shutdown_test_camera")
+pub = node.create_publisher(
+    Image, "/sfs/image", QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+width = [96]
+
+def read():
+    for line in sys.stdin:
+        width[0] = int(line)
+
+threading.Thread(target=read, daemon=True).start()
+print("camera up", flush=True)
+i = 0
+try:
+    while True:
+        w, h = width[0], 64
+        msg = Image(height=h, width=w, encoding="rgb8", step=w * 3)
+        msg.data = np.random.default_rng(i).integers(0, 256, h * w * 3, np.uint8).tobytes()
+        msg.header.stamp.sec, msg.header.frame_id = i + 1, "cam"
+        pub.publish(msg)
+        i += 1
+        time.sleep(0.1)
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def test_sigint_and_sigterm_at_random_points_always_exit_0(
+    test_params_file: Path, plain_env, processes
+):
+    """20 signals (SIGINT and SIGTERM alternating) at random points: during start-up, while
+    frames flow (the open-vocabulary thread busy in torch), and while the frame worker is deep
+    inside a long torch computation. Every run exits 0, without an abort, within a few
+    seconds; the exit times are printed."""
+    rng = random.Random(1234)
+    camera = processes.start([sys.executable, "-c", CAMERA], plain_env, stdin=subprocess.PIPE)
+    camera_out = LineReader(camera)
+    assert camera_out.wait_for("camera up", 60), camera_out.text()
+    phases = ["startup"] * 5 + ["frames"] * 7 + ["long_frame"] * 8
+    rng.shuffle(phases)
+    report = []
+    args = [
+        "-c",
+        SLOW_LAUNCHER,
+        *node_args(test_params_file)[2:],
+        "-p",
+        "diagnostics.stale_timeout_s:=60.0",
+    ]
+    for run, phase in enumerate(phases):
+        sig = signal.SIGINT if run % 2 == 0 else signal.SIGTERM
+        node = processes.start([sys.executable, *args], plain_env)
+        log = LineReader(node)
+        if phase == "startup":
+            time.sleep(rng.uniform(0.5, 4.0))
+        else:
+            assert log.wait_for(r"first frame on /sfs/image", START_TIMEOUT_S), log.text()
+            if phase == "long_frame":
+                camera.stdin.write(f"{SLOW_WIDTH}\n")
+                camera.stdin.flush()
+                changed = log.wait_for(r"input size on /sfs/image changed .* to 97x64", 60)
+                assert changed, log.text()
+            time.sleep(rng.uniform(0.0, 1.5))
+        t0 = time.monotonic()
+        node.send_signal(sig)
+        try:
+            code = node.wait(timeout=30)
+        finally:
+            camera.stdin.write("96\n")
+            camera.stdin.flush()
+        elapsed = time.monotonic() - t0
+        report.append(f"run {run:2d} {phase:10s} {sig.name}: exit {code} after {elapsed:.2f} s")
+        text = log.text()
+        assert code == 0, "\n".join(report) + "\n" + text[-4000:]
+        assert "terminate called" not in text, text[-4000:]
+        assert "Traceback" not in text, text[-4000:]
+        assert elapsed < 10, "\n".join(report)
+    print("\n" + "\n".join(report))
