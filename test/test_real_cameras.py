@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from ros_helpers import (
     DRIVER,
     NODE,
@@ -68,6 +69,33 @@ def test_reliable_camera_of_large_frames_arrives_at_default_parameters(
     assert "matches 1 publisher(s): reliable/volatile" in matched
     assert driver("wait_subscribers", topic="/sfs/image", timeout=60)["ok"]
 
+    # 3. diagnostics follow the truth: frames that all fail are an ERROR, not "running"
+    bad = 3
+    for index in range(bad):  # one at a time: each is counted before the next is sent
+        driver(
+            "publish_msg",
+            topic="/sfs/image",
+            height=48,
+            width=64,
+            encoding="yuv999",
+            step=192,
+            data_len=64 * 48 * 3,
+            sec=200 + index,
+            nanosec=0,
+        )
+        failing = driver.last_diagnostics(
+            STATUS,
+            lambda s, n=index + 1: (
+                s["values"].get("frames_in") == str(n) and s["values"]["frames_pending"] == "0"
+            ),
+            timeout=60,
+        )
+    assert failing["level"] == 2, failing
+    assert "every frame fails" in failing["message"], failing
+    assert "unsupported_encoding: 3" in failing["message"], failing
+    assert failing["hardware_id"].startswith("cpu: ") and len(failing["hardware_id"]) > 6
+    assert failing["values"]["stale_timeout_s"] == "5"
+
     sizes = [(1280, 720), (1920, 1080), (1280, 720), (1920, 1080)]
     for index, (width, height) in enumerate(sizes):
         driver(
@@ -90,13 +118,19 @@ def test_reliable_camera_of_large_frames_arrives_at_default_parameters(
     status = driver.last_diagnostics(
         STATUS,
         lambda s: (
-            s["values"].get("frames_in") == str(len(sizes)) and s["values"]["frames_pending"] == "0"
+            s["values"].get("frames_in") == str(bad + len(sizes))
+            and s["values"]["frames_pending"] == "0"
         ),
         timeout=30,
     )
     values = status["values"]
-    assert int(values["frames_processed"]) + int(values["frames_dropped"]) == len(sizes)
+    assert int(values["frames_processed"]) + int(values["frames_dropped"]) == bad + len(sizes)
     assert values["frames_processed"] == str(len(sizes))
+    assert values["dropped.unsupported_encoding"] == str(bad)
+    # recovered: OK again; stamps of 1970 are not comparable with the node's clock: flagged
+    assert status["level"] == 0, status
+    assert status["message"].startswith("running; latency unknown: input stamps are not")
+    assert (values["latency_ms"], values["latency_comparable"]) == ("n/a", "false")
     assert values["input_qos"] == "auto: reliable/volatile"
     assert "Traceback" not in log.text()
 
@@ -264,3 +298,44 @@ def test_sigint_and_sigterm_at_random_points_always_exit_0(
         assert "Traceback" not in text, text[-4000:]
         assert elapsed < 10, "\n".join(report)
     print("\n" + "\n".join(report))
+
+
+# ------------------------------------------------------------------------------ 4. start-up
+def test_startup_errors_are_one_fatal_line_and_unknown_parameters_are_named(
+    test_params_file: Path, tmp_path: Path, plain_env, processes
+):
+    """A legend smaller than the closed set: one FATAL line with the number needed, exit 1.
+    Typos in the params file: one warning each, naming the key and the likely intended one."""
+    params = yaml.safe_load(test_params_file.read_text())
+    tree = params["/**"]["ros__parameters"]
+    tree["fastsam"]["confidance"] = 0.3
+    tree["overlay_alfa"] = 0.2
+    typo_file = tmp_path / "typos.yaml"
+    typo_file.write_text(yaml.safe_dump(params))
+    node = processes.start(
+        [sys.executable, *node_args(typo_file, "legend.max_classes:=100")], plain_env
+    )
+    out, _ = node.communicate(timeout=START_TIMEOUT_S)
+    assert node.returncode == 1, out
+    fatal = [line for line in out.splitlines() if "FATAL" in line]
+    assert len(fatal) == 1, out
+    assert "legend.max_classes: 100 is below the 151 classes" in fatal[0]
+    assert "use at least 151" in fatal[0]
+    assert "Traceback" not in out and "LegendFullError" not in out
+    warnings = [line for line in out.splitlines() if "unknown parameter" in line]
+    assert len(warnings) == 2, out
+    assert any("'fastsam.confidance'" in w and "did you mean 'fastsam.conf'" in w for w in warnings)
+    assert any("'overlay_alfa'" in w and "did you mean 'overlay_alpha'" in w for w in warnings)
+
+
+def test_integer_parameter_given_as_float_gets_the_right_hint(plain_env, processes):
+    node = processes.start(
+        [sys.executable, "-m", "sfs_ros.node", "--ros-args", "-p", "fastsam.imgsz:=256.0"],
+        plain_env,
+    )
+    out, _ = node.communicate(timeout=START_TIMEOUT_S)
+    assert node.returncode == 1, out
+    fatal = [line for line in out.splitlines() if "FATAL" in line]
+    assert len(fatal) == 1, out
+    assert "write integers without a decimal point, e.g. fastsam.imgsz:=256" in fatal[0]
+    assert "decimal point, e.g. 1.0" not in fatal[0]
