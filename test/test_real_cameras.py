@@ -61,6 +61,7 @@ def test_reliable_camera_of_large_frames_arrives_at_default_parameters(
 
     driver = _driver(processes, plain_env)
     driver("subscribe", topic="/sfs/semantic", kind="image")
+    driver("subscribe", topic="/sfs/legend_image", kind="image")
     driver("subscribe", topic="/diagnostics", key="diagnostics", kind="diagnostics")
     wait_for_node(driver, log, "/sfs/semantic", "/sfs/semantic")
     driver("advertise", topic="/sfs/image", reliable=True)
@@ -114,6 +115,12 @@ def test_reliable_camera_of_large_frames_arrives_at_default_parameters(
         assert got is not None, f"frame {index} ({width}x{height}) never came out\n{log.text()}"
         assert (got["width"], got["height"], got["encoding"]) == (width, height, "mono16")
         assert got["frame_id"] == "cam_optical"
+        swatches = driver(
+            "wait_stamp", key="/sfs/legend_image", sec=300 + index, nanosec=7, timeout=30
+        )["item"]
+        assert swatches is not None, "no legend_image for a subscribed viewer"
+        assert (swatches["encoding"], swatches["frame_id"]) == ("rgb8", "cam_optical")
+        assert swatches["width"] == 320 and swatches["height"] % 22 == 0
 
     status = driver.last_diagnostics(
         STATUS,
