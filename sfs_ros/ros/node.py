@@ -342,10 +342,15 @@ class SfsNode(Node):
         transport = cam.info["input_transport"]
         base = cam.topic[: -len(cam.spec.suffix)] if cam.spec.suffix else cam.topic
         other = base if transport == "compressed" else base + "/compressed"
+        own = {
+            pub.topic_name
+            for c in self._cameras.values()
+            for pub in (c.semantic, c.color, c.overlay, c.instances, c.legend_image)
+        }
         image_topics = sorted(
             name
             for name, types in self.get_topic_names_and_types()
-            if "sensor_msgs/msg/Image" in types and name != cam.topic
+            if "sensor_msgs/msg/Image" in types and name != cam.topic and name not in own
         )
         return TopicGraph(
             topic=cam.topic,
