@@ -271,7 +271,7 @@ def test_diagnostics_report_counters_device_and_timings(raw):
     assert (values["input_topic"], values["input_transport"], values["input_qos"]) == (
         "/sfs/image",
         "raw",
-        "sensor_data",
+        "sensor_data: best_effort/volatile",
     )
     assert values["random_weights"] == "none"
     frames_in = int(values["frames_in"])
