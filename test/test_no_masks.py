@@ -285,9 +285,9 @@ def test_evaluation_scores_all_zero_predictions(tmp_path, capsys):
 def test_node_with_shipped_preset_publishes_all_zero_label_for_black_frame(
     fastsam_pt, segformer_dir
 ):
-    """The node as `ros2 launch` starts it (config/sfs.yaml, conf 0.4, CLIP on), only the
-    weights pointed at random test models: a black frame comes back as an all-0 mono16 image
-    with the input's header."""
+    """The node as `ros2 launch` starts it (config/sfs.yaml: conf 0.4, backend auto), only the
+    weights pointed at random test models: black, white and grey frames come back as all-0
+    mono16 images with the input's header."""
     from ros_helpers import (
         LineReader,
         ModuleProcesses,
