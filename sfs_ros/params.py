@@ -181,6 +181,21 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("open_vocab.templates", list(DEFAULT_TEMPLATES), "prompt templates ({} = name)"),
     ParamSpec(
+        "open_vocab.backend",
+        "auto",
+        "image tower of CLIP: auto (openvino on the CPU in crop mode when installed, else "
+        "torch) | torch | openvino",
+        ("auto", "torch", "openvino"),
+    ),
+    ParamSpec(
+        "open_vocab.num_threads",
+        1,
+        "CPU threads of the CLIP image tower on openvino (its own budget: the per-frame path "
+        "keeps the other cores)",
+        min=1,
+        max=256,
+    ),
+    ParamSpec(
         "open_vocab.crop_background",
         "mean",
         "crop mode: pixels of a mask's crop outside the mask become CLIP's mean colour (mean) "

@@ -113,6 +113,7 @@ class ClipScorer:
     mode: str = "crop"
     preprocess: Any = None
     crop_background: str = "mean"
+    image_encoder: Any = None  # (M, 3, S, S) → (M, D) features; None = the torch model
     stats: ClipStats = field(default_factory=ClipStats)
     _text_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # Set on shutdown: a running pass stops before its next encoder call (PassCancelledError).
@@ -131,8 +132,14 @@ class ClipScorer:
         allow_random: bool = False,
         mode: str = "crop",
         crop_background: str = "mean",
+        backend: str = "torch",
+        threads: int = 1,
     ) -> ClipScorer:
         """Build ``model_name`` with ``pretrained`` weights through open_clip (once).
+
+        ``backend``: ``torch``, ``openvino`` (the image tower through OpenVINO with ``threads``
+        threads, crop mode; :mod:`sfs_ros.open_vocab.clip_openvino`) or ``auto`` (openvino on
+        the CPU when installed, else torch).
 
         Offline with no cached weights → :class:`WeightsNotFoundError` naming
         ``open_vocab.model`` / ``open_vocab.pretrained``; with ``allow_random`` the same
@@ -200,6 +207,11 @@ class ClipScorer:
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         size = int(size[0] if isinstance(size, list | tuple) else size)
+        encoder = None
+        if resolve_clip_backend(backend, device, mode) == "openvino":
+            from sfs_ros.open_vocab.clip_openvino import OpenVinoImageEncoder
+
+            encoder = OpenVinoImageEncoder(model, model_name, size, threads)
         return cls(
             model=model,
             tokenizer=tokenizer,
@@ -213,6 +225,7 @@ class ClipScorer:
             mode=mode,
             preprocess=preprocess,
             crop_background=crop_background,
+            image_encoder=encoder,
         )
 
     # ------------------------------------------------------------------------- text
@@ -311,10 +324,13 @@ class ClipScorer:
         import torch
 
         self._check_cancel()
-        with torch.inference_mode():
-            tensor = torch.from_numpy(batch).to(self.device)
-            dtype = next(self.model.parameters()).dtype
-            feats = self.model.encode_image(tensor.to(dtype)).float().cpu().numpy()
+        if self.image_encoder is not None:
+            feats = self.image_encoder(batch)
+        else:
+            with torch.inference_mode():
+                tensor = torch.from_numpy(batch).to(self.device)
+                dtype = next(self.model.parameters()).dtype
+                feats = self.model.encode_image(tensor.to(dtype)).float().cpu().numpy()
         self.stats.encode_image_calls += 1
         self.stats.crops_encoded += len(batch)
         feats /= np.linalg.norm(feats, axis=-1, keepdims=True) + 1e-12
@@ -392,6 +408,33 @@ class ClipScorer:
         if len(index) and len(names):
             out[index] = self.image_embeddings(batch) @ text.T
         return out
+
+
+# ----------------------------------------------------------------------------- backends
+CLIP_BACKENDS = ("auto", "torch", "openvino")  # values of open_vocab.backend
+
+
+def resolve_clip_backend(backend: str, device: str, mode: str) -> str:
+    """The backend the image tower runs on: ``auto`` is openvino on the CPU in crop mode when
+    OpenVINO is installed, else torch (dense mode reads patch tokens from the torch model)."""
+    import importlib.util
+
+    if backend not in CLIP_BACKENDS:
+        raise ConfigError(
+            f"open_vocab.backend '{backend}' is not one of {', '.join(CLIP_BACKENDS)}"
+        )
+    if backend == "openvino":
+        if importlib.util.find_spec("openvino") is None:
+            raise ConfigError("open_vocab.backend openvino needs the Python package 'openvino'")
+        if not device.startswith("cpu") or mode != "crop":
+            raise ConfigError(
+                "open_vocab.backend openvino runs crop mode on the CPU only; use "
+                "open_vocab.backend:=torch (or auto)"
+            )
+        return "openvino"
+    if backend == "auto" and device.startswith("cpu") and mode == "crop":
+        return "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
+    return "torch"
 
 
 # ----------------------------------------------------------------------------- dense helpers
