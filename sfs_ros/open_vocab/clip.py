@@ -37,6 +37,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -53,6 +54,9 @@ CROP_MARGIN = 0.1
 MIN_MASK_PIXELS = 4
 # Prompts encoded per text-encoder call (bounds memory for large vocabularies).
 TEXT_BATCH = 128  # prompts per text-encoder call; cancellation is checked between calls
+# open_vocab.model prefix of a local open_clip folder (config + weights), and its weight files.
+LOCAL_DIR_PREFIX = "local-dir:"
+LOCAL_WEIGHT_FILES = ("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
 # open_vocab.mode values: masked crops in one batch, or one whole-image forward + patch pooling.
 MODES = ("crop", "dense")
 # Masks converted to float per chunk when computing their patch coverage (bounds memory).
@@ -123,25 +127,35 @@ class ClipScorer:
         ``open_vocab.model`` / ``open_vocab.pretrained``; with ``allow_random`` the same
         architecture is built with random weights (``pretrained=None``) and a loud warning.
         ``mode="dense"`` needs an open_clip ViT image tower, else :class:`ConfigError`.
+        ``model_name`` may also be ``local-dir:<folder>`` (open_clip's local schema: the
+        folder's ``open_clip_config.json`` and weights, e.g. a model trained here;
+        ``pretrained`` is not used then).
         """
         import open_clip
 
         if mode not in MODES:
             raise ConfigError(f"open_vocab.mode: '{mode}' is not one of {', '.join(MODES)}")
 
-        if model_name not in open_clip.list_models():
+        local = local_model_dir(model_name)
+        if local is None and model_name not in open_clip.list_models():
             raise WeightsNotFoundError(
                 f"open_vocab.model '{model_name}' is not an open_clip architecture "
-                f"(e.g. ViT-B-32, ViT-L-14; see open_clip.list_models())"
+                f"(e.g. ViT-B-32, ViT-L-14; see open_clip.list_models()) nor a "
+                f"'{LOCAL_DIR_PREFIX}<folder>' with open_clip_config.json"
             )
         tag = (pretrained or "").strip()
         is_random = False
         model = None
         reason = "open_vocab.pretrained is empty"
+        if local is not None:  # config + weights from the folder; pretrained is not used
+            tag = str(local)
+            if not any((local / f).is_file() for f in LOCAL_WEIGHT_FILES):
+                tag = ""
+                reason = f"no {' or '.join(LOCAL_WEIGHT_FILES)} in {local}"
         if tag:
             try:
                 model, _, _ = open_clip.create_model_and_transforms(
-                    model_name, pretrained=tag, device=device
+                    model_name, pretrained=None if local is not None else tag, device=device
                 )
             except RuntimeError as exc:  # open_clip: unknown tag / download failed / offline
                 reason = str(exc).splitlines()[0]
@@ -175,7 +189,7 @@ class ClipScorer:
             templates=tuple(templates) or ("{}",),
             device=device,
             is_random=is_random,
-            name=f"{model_name}/{tag or 'random'}",
+            name=model_name if local is not None and tag else f"{model_name}/{tag or 'random'}",
             mode=mode,
         )
 
@@ -361,6 +375,25 @@ class ClipScorer:
         if len(index) and len(names):
             out[index] = self.image_embeddings(batch) @ text.T
         return out
+
+
+def local_model_dir(model_name: str) -> Path | None:
+    """The folder of a ``local-dir:<folder>`` model name (open_clip's own schema: the folder
+    holds ``open_clip_config.json`` and the weights), or None for an architecture name.
+
+    Raises:
+        WeightsNotFoundError: the folder or its ``open_clip_config.json`` is missing.
+    """
+    if not model_name.startswith(LOCAL_DIR_PREFIX):
+        return None
+    folder = Path(model_name[len(LOCAL_DIR_PREFIX) :]).expanduser()
+    if not (folder / "open_clip_config.json").is_file():
+        raise WeightsNotFoundError(
+            f"open_vocab.model '{model_name}': no open_clip_config.json in {folder} (a "
+            f"'{LOCAL_DIR_PREFIX}' folder holds the model config and "
+            f"{' or '.join(LOCAL_WEIGHT_FILES)})"
+        )
+    return folder
 
 
 # ----------------------------------------------------------------------------- dense helpers

@@ -10,8 +10,10 @@ models can be trained here and the pipeline's output can be measured against gro
 * :mod:`~sfs_ros.world.classes` - the class table (closed-set and open-vocabulary-only classes);
 * :mod:`~sfs_ros.world.scene` - the scene generator (numpy + OpenCV only, no torch, no ROS).
 
-Modules that train or evaluate models import torch lazily.
+Modules that train or evaluate models import torch lazily; the scene names load on first use.
 """
+
+from typing import Any
 
 from sfs_ros.world.classes import (
     CLASS_NAMES,
@@ -22,7 +24,6 @@ from sfs_ros.world.classes import (
     WorldClass,
     class_index,
 )
-from sfs_ros.world.scene import Scene, generate_scene, generate_sequence
 
 __all__ = [
     "CLASSES",
@@ -36,3 +37,14 @@ __all__ = [
     "generate_scene",
     "generate_sequence",
 ]
+
+_SCENE_NAMES = frozenset({"Scene", "generate_scene", "generate_sequence"})
+
+
+def __getattr__(name: str) -> Any:
+    """Load the scene generator (numpy + OpenCV) on first use of one of its names."""
+    if name in _SCENE_NAMES:
+        from sfs_ros.world import scene
+
+        return getattr(scene, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

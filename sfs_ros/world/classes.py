@@ -10,6 +10,10 @@ open-vocabulary branch can name them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sfs_ros.vocabularies import Vocabulary
 
 __all__ = [
     "CLASSES",
@@ -20,6 +24,7 @@ __all__ = [
     "OPEN_ONLY_NAMES",
     "WorldClass",
     "class_index",
+    "tiny_world_vocabulary",
 ]
 
 #: Bumped whenever the drawn pixels for a given seed change; trained models are cached per
@@ -75,3 +80,11 @@ def class_index(name: str) -> int:
         return CLASS_NAMES.index(name)
     except ValueError:
         raise KeyError(f"{name!r} is no tiny-world class ({', '.join(CLASS_NAMES)})") from None
+
+
+def tiny_world_vocabulary() -> Vocabulary:
+    """All tiny-world classes as a :class:`~sfs_ros.vocabularies.Vocabulary` named
+    ``tiny-world`` (the ground-truth index space, closed-set and open-only classes alike)."""
+    from sfs_ros.vocabularies import Vocabulary
+
+    return Vocabulary("tiny-world", CLASS_NAMES, tuple(c.color for c in CLASSES))

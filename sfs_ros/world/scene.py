@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from sfs_ros.world.classes import CLASS_NAMES, GENERATOR_VERSION, OBJECT_NAMES, class_index
+from sfs_ros.world.classes import GENERATOR_VERSION, OBJECT_NAMES, class_index
 
 __all__ = ["DEFAULT_SIZE", "TRAIN_SIZE", "Scene", "generate_scene", "generate_sequence"]
 
@@ -147,9 +147,7 @@ def _sky(rng: np.random.Generator, h: int, w: int, horizon: float) -> np.ndarray
     return img * (1 - clouds) + 245.0 * clouds
 
 
-def _background(
-    rng: np.random.Generator, h: int, w: int
-) -> tuple[np.ndarray, np.ndarray, float]:
+def _background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Background RGB (float32), its semantic map and the horizon row."""
     horizon = rng.uniform(0.35, 0.6) * h
     semantic = np.full((h, w), _SKY, np.uint8)
@@ -212,12 +210,20 @@ def _box(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
     y1 = s - 1
     front = np.array([[x0, y1], [x0 + fw, y1], [x0 + fw, y1 - fh], [x0, y1 - fh]])
     top = np.array(
-        [[x0, y1 - fh], [x0 + fw, y1 - fh], [x0 + fw + depth, y1 - fh - depth], [x0 + depth,
-         y1 - fh - depth]]
+        [
+            [x0, y1 - fh],
+            [x0 + fw, y1 - fh],
+            [x0 + fw + depth, y1 - fh - depth],
+            [x0 + depth, y1 - fh - depth],
+        ]
     )
     side = np.array(
-        [[x0 + fw, y1], [x0 + fw + depth, y1 - depth], [x0 + fw + depth, y1 - fh - depth],
-         [x0 + fw, y1 - fh]]
+        [
+            [x0 + fw, y1],
+            [x0 + fw + depth, y1 - depth],
+            [x0 + fw + depth, y1 - fh - depth],
+            [x0 + fw, y1 - fh],
+        ]
     )
     base = _jitter(rng, [180, 130, 80], 18)
     for poly, light in ((front, 1.0), (side, 0.75), (top, 1.2)):
@@ -237,8 +243,17 @@ def _cone(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
     cx, y1 = s / 2, s - 1
     plate = h * 0.08
     _fill(mask, np.array([[cx - bw / 2, y1 - plate], [cx + bw / 2, y1 - plate], [cx, y1 - h]]))
-    _fill(mask, np.array([[cx - bw * 0.6, y1], [cx + bw * 0.6, y1], [cx + bw * 0.6, y1 - plate],
-                          [cx - bw * 0.6, y1 - plate]]))
+    _fill(
+        mask,
+        np.array(
+            [
+                [cx - bw * 0.6, y1],
+                [cx + bw * 0.6, y1],
+                [cx + bw * 0.6, y1 - plate],
+                [cx - bw * 0.6, y1 - plate],
+            ]
+        ),
+    )
     orange = _jitter(rng, [245, 120, 25], 15)
     col[:] = orange * np.clip(1.1 - 0.3 * np.abs(xx - cx) / max(bw / 2, 1), 0.6, 1.1)[..., None]
     rel = (y1 - yy) / h
@@ -254,8 +269,9 @@ def _barrel(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
     w = h * rng.uniform(0.5, 0.7)
     cx, y1 = s / 2, s - 1
     e = max(1, round(w * 0.12))
-    cv2.rectangle(mask, (round(cx - w / 2), round(y1 - h + e)), (round(cx + w / 2), round(y1 - e)),
-                  1, -1)
+    cv2.rectangle(
+        mask, (round(cx - w / 2), round(y1 - h + e)), (round(cx + w / 2), round(y1 - e)), 1, -1
+    )
     cv2.ellipse(mask, (round(cx), round(y1 - h + e)), (round(w / 2), e), 0, 0, 360, 1, -1)
     cv2.ellipse(mask, (round(cx), round(y1 - e)), (round(w / 2), e), 0, 0, 360, 1, -1)
     blue = _jitter(rng, [40, 90, 200], 22)
@@ -292,11 +308,18 @@ def _bottle(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
     cx, y1 = s / 2, s - 1
     body_top = y1 - 0.62 * h
     nw = w * 0.38
-    poly = np.array([
-        [cx - w / 2, y1], [cx + w / 2, y1], [cx + w / 2, body_top], [cx + nw / 2, y1 - 0.8 * h],
-        [cx + nw / 2, y1 - h], [cx - nw / 2, y1 - h], [cx - nw / 2, y1 - 0.8 * h],
-        [cx - w / 2, body_top],
-    ])
+    poly = np.array(
+        [
+            [cx - w / 2, y1],
+            [cx + w / 2, y1],
+            [cx + w / 2, body_top],
+            [cx + nw / 2, y1 - 0.8 * h],
+            [cx + nw / 2, y1 - h],
+            [cx - nw / 2, y1 - h],
+            [cx - nw / 2, y1 - 0.8 * h],
+            [cx - w / 2, body_top],
+        ]
+    )
     _fill(mask, poly)
     teal = _jitter(rng, [35, 175, 175], 20)
     col[:] = teal * (0.8 + 0.3 * np.cos(np.clip((xx - cx) / max(w / 2, 1), -1, 1) * 1.4))[..., None]
@@ -308,12 +331,13 @@ def _bottle(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tree(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
-    mask, col, yy, xx = _canvas(s)
+    mask, col, _, _ = _canvas(s)
     cx, y1 = s / 2, s - 1
     tw = s * rng.uniform(0.07, 0.12)
     th = s * rng.uniform(0.3, 0.45)
-    cv2.rectangle(mask, (round(cx - tw / 2), round(y1 - th)), (round(cx + tw / 2), round(y1)), 1,
-                  -1)
+    cv2.rectangle(
+        mask, (round(cx - tw / 2), round(y1 - th)), (round(cx + tw / 2), round(y1)), 1, -1
+    )
     trunk = mask.astype(bool).copy()
     canopy = np.zeros_like(mask)
     crown_r = s * rng.uniform(0.22, 0.3)
@@ -340,8 +364,13 @@ def _duck(rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray]:
     hr = bh * rng.uniform(0.6, 0.8)
     hx, hy = cx + face * bw * 0.55, cy - bh - hr * 0.6
     cv2.circle(mask, (round(hx), round(hy)), max(1, round(hr)), 1, -1)
-    beak = np.array([[hx + face * hr * 0.7, hy - hr * 0.25], [hx + face * hr * 1.7, hy],
-                     [hx + face * hr * 0.7, hy + hr * 0.3]])
+    beak = np.array(
+        [
+            [hx + face * hr * 0.7, hy - hr * 0.25],
+            [hx + face * hr * 1.7, hy],
+            [hx + face * hr * 0.7, hy + hr * 0.3],
+        ]
+    )
     beak_mask = np.zeros_like(mask)
     _fill(beak_mask, beak)
     mask |= beak_mask
@@ -414,6 +443,7 @@ def _layout(
     h: int,
     w: int,
     horizon: float,
+    *,
     count: int,
     classes: Sequence[str],
 ) -> list[_Placement]:
@@ -492,7 +522,7 @@ def generate_scene(
         count = max(1, round(count * w / (h * 4 / 3)))  # panoramas hold proportionally more
     else:
         count = int(objects)
-    placements = _layout(obj_rng, h, w, horizon, count, classes)
+    placements = _layout(obj_rng, h, w, horizon, count=count, classes=classes)
     drawn: list[int] = []
     for k, place in enumerate(placements, start=1):
         mask, colour = PAINTERS[place.name](obj_rng, place.size)
@@ -513,9 +543,7 @@ def generate_scene(
     keep = [k for k in drawn if counts[k] >= min_px]
     lut = np.zeros(len(placements) + 1, np.uint16)
     lut[keep] = np.arange(1, len(keep) + 1, dtype=np.uint16)
-    instance_classes = np.array(
-        [class_index(placements[k - 1].name) for k in keep], dtype=np.uint8
-    )
+    instance_classes = np.array([class_index(placements[k - 1].name) for k in keep], dtype=np.uint8)
     if effects:
         img = _apply_effects(obj_rng, img)
     rgb = np.clip(np.rint(img), 0, 255).astype(np.uint8)
@@ -542,4 +570,3 @@ def generate_sequence(
     wide = generate_scene(seed, index, (h, w + step * (frames - 1)), effects=effects)
     for t in range(frames):
         yield wide.crop(t * step, w)
-
