@@ -188,3 +188,42 @@ def test_summary_line_format() -> None:
     assert summary_line(scores) == (
         "closed_miou=0.5000 sfs_miou=0.6123 open_miou=nan boundary_f=0.7000"
     )
+
+
+def test_generate_command_writes_the_layout_once(tmp_path: Path) -> None:
+    from sfs_ros.world.cli import main
+
+    out = tmp_path / "gen"
+    args = ["generate", "--seed", "3", "--frames", "2", "--out", str(out), "--size", "64x96"]
+    assert main(args) == 0
+    for sub in ("images", "labels", "instances"):
+        assert sorted(p.name for p in (out / sub).iterdir()) == [
+            "tw3_000000.png",
+            "tw3_000001.png",
+        ]
+    assert open_dataset("tiny-world", out).load_gt(
+        open_dataset("tiny-world", out).samples[1]
+    ).shape == (
+        64,
+        96,
+    )
+    assert main(args) == 2  # never overwrites
+
+
+def test_clip_local_dir_without_config_or_weights_is_a_clear_error(tmp_path: Path) -> None:
+    import json
+
+    from sfs_ros.open_vocab.clip import ClipScorer
+    from sfs_ros.weights import WeightsNotFoundError
+
+    with pytest.raises(WeightsNotFoundError, match=r"open_clip_config\.json"):
+        ClipScorer.load(f"local-dir:{tmp_path / 'nothing'}", "")
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    from sfs_ros.world.train import RECIPE
+
+    (folder / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": RECIPE["clip"]["model_cfg"]})
+    )
+    with pytest.raises(WeightsNotFoundError, match=r"open_clip_pytorch_model\.bin"):
+        ClipScorer.load(f"local-dir:{folder}", "")

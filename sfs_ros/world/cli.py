@@ -187,7 +187,7 @@ def evaluate_world(
         "seed": seed,
         "frames": frames,
         "models": str(models.root),
-        "model_metrics": models.metrics().get("metrics", {}),
+        "model_metrics": {k: v.get("metrics") for k, v in models.metrics().items()},
         "overrides": list(overrides),
         "open_only_classes": list(OPEN_ONLY_NAMES),
         "boundary_tolerance_px": BOUNDARY_TOLERANCE_PX,

@@ -23,9 +23,11 @@ One command trains all three (``sfs-world train`` or ``python -m sfs_ros.world.t
 Training scenes come from world seed :data:`TRAIN_SEED`; metrics are measured on scenes of
 :data:`VAL_SEED`; ``sfs-world eval`` defaults to yet another seed. Every random number is
 seeded, so a recipe gives the same data; the trained weights are reproducible up to torch's CPU
-non-determinism. Models are cached under ``<sfs_ros cache>/tiny_world/<key>/``, where the key
-hashes the recipe and :data:`~sfs_ros.world.classes.GENERATOR_VERSION`; ``metrics.json`` in
-the same folder records the key, the recipe, the metrics and the training time.
+non-determinism. Models are cached under ``<sfs_ros cache>/tiny_world/v<generator version>/``;
+``metrics/<part>.json`` next to them records each part's recipe, its key (a hash of the part's
+recipe, the seeds, the training size and :data:`~sfs_ros.world.classes.GENERATOR_VERSION`),
+the metrics and the training time. A part whose recorded key differs from the current recipe's
+is trained again; the other parts are kept.
 """
 
 from __future__ import annotations
@@ -74,11 +76,13 @@ RECIPE: dict[str, Any] = {
     "train_size": list(TRAIN_SIZE),
     "fastsam": {
         "arch": "yolov8n-seg.yaml",
-        "scenes": 240,
+        "scenes": 200,
         "val_scenes": 40,
-        "imgsz": 320,
-        "epochs": 30,
+        "imgsz": 256,
+        "epochs": 12,
         "batch": 16,
+        "mosaic": 0.0,
+        "warmup_epochs": 1.0,
         "seed": 0,
     },
     "segformer": {
@@ -86,10 +90,10 @@ RECIPE: dict[str, Any] = {
         "depths": [2, 2, 2, 2],
         "num_attention_heads": [1, 1, 2, 4],
         "decoder_hidden_size": 128,
-        "input_size": 256,
+        "input_size": 160,
         "scenes": 400,
         "val_scenes": 40,
-        "epochs": 12,
+        "epochs": 10,
         "batch": 8,
         "lr": 2e-3,
         "seed": 0,
@@ -116,7 +120,7 @@ RECIPE: dict[str, Any] = {
         "templates": list(DEFAULT_TEMPLATES),
         "scenes": 400,
         "val_scenes": 60,
-        "steps": 1200,
+        "steps": 600,
         "batch": 64,
         "lr": 1e-3,
         "seed": 0,
@@ -124,10 +128,16 @@ RECIPE: dict[str, Any] = {
 }
 
 
-def recipe_key(recipe: dict[str, Any] | None = None) -> str:
-    """Cache key of a recipe: generator version + a hash of the recipe."""
-    text = json.dumps(recipe or RECIPE, sort_keys=True)
-    return f"v{GENERATOR_VERSION}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+def recipe_key(part: str) -> str:
+    """Cache key of one part's recipe (with the seeds, training size and generator version)."""
+    doc = {
+        "part": RECIPE[part],
+        "train_size": RECIPE["train_size"],
+        "seeds": [TRAIN_SEED, VAL_SEED],
+        "generator": GENERATOR_VERSION,
+    }
+    text = json.dumps(doc, sort_keys=True)
+    return f"{part}-v{GENERATOR_VERSION}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,7 @@ class TinyWorldModels:
     """Where the three trained models of one recipe live.
 
     Attributes:
-        root: the folder (``fastsam.pt``, ``segformer/``, ``clip/``, ``metrics.json``).
+        root: the folder (``fastsam.pt``, ``segformer/``, ``clip/``, ``metrics/<part>.json``).
     """
 
     root: Path
@@ -156,19 +166,26 @@ class TinyWorldModels:
         return self.root / "clip"
 
     def metrics(self) -> dict[str, Any]:
-        """Contents of ``metrics.json`` (empty when absent)."""
-        path = self.root / "metrics.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+        """``{part: contents of metrics/<part>.json}`` for the parts that have one."""
+        out = {}
+        for part in MODEL_PARTS:
+            path = self.root / "metrics" / f"{part}.json"
+            if path.is_file():
+                out[part] = json.loads(path.read_text())
+        return out
 
     def has(self, part: str) -> bool:
-        """Whether ``part`` (``fastsam``, ``segformer`` or ``clip``) is trained and saved."""
-        if part == "fastsam":
-            return self.fastsam.is_file()
-        if part == "segformer":
-            return (self.segformer / "config.json").is_file()
-        if part == "clip":
-            return (self.clip / "open_clip_pytorch_model.bin").is_file()
-        raise ValueError(f"unknown model part {part!r}; choose from {', '.join(MODEL_PARTS)}")
+        """Whether ``part`` (``fastsam``, ``segformer`` or ``clip``) is saved and was trained
+        with the current recipe."""
+        if part not in MODEL_PARTS:
+            raise ValueError(f"unknown model part {part!r}; choose from {', '.join(MODEL_PARTS)}")
+        files = {
+            "fastsam": self.fastsam,
+            "segformer": self.segformer / "config.json",
+            "clip": self.clip / "open_clip_pytorch_model.bin",
+        }
+        recorded = self.metrics().get(part, {}).get("recipe_key")
+        return files[part].is_file() and recorded == recipe_key(part)
 
     def overrides(self, open_vocab: bool = False) -> dict[str, Any]:
         """Configuration overrides (``load_config``) that load these models through the real
@@ -193,10 +210,10 @@ class TinyWorldModels:
 
 
 def default_models_dir() -> Path:
-    """``<sfs_ros cache>/tiny_world/<recipe key>``."""
+    """``<sfs_ros cache>/tiny_world/v<generator version>``."""
     from sfs_ros.weights import cache_dir
 
-    return cache_dir() / "tiny_world" / recipe_key()
+    return cache_dir() / "tiny_world" / f"v{GENERATOR_VERSION}"
 
 
 # ----------------------------------------------------------------------------- data
@@ -270,6 +287,8 @@ def train_fastsam(out: Path, work: Path) -> dict[str, Any]:
         workers=0,
         seed=r["seed"],
         deterministic=True,
+        mosaic=r["mosaic"],
+        warmup_epochs=r["warmup_epochs"],
         pretrained=False,
         amp=False,
         plots=False,
@@ -523,7 +542,7 @@ def ensure_models(
 
     Args:
         parts: which models must exist (``fastsam``, ``segformer``, ``clip``).
-        root: the models folder (default: ``<sfs_ros cache>/tiny_world/<recipe key>``).
+        root: the models folder (default: ``<sfs_ros cache>/tiny_world/v<version>``).
         retrain: train ``parts`` even when they are already saved.
     """
     models = TinyWorldModels(Path(root) if root is not None else default_models_dir())
@@ -549,19 +568,18 @@ def ensure_models(
 
 
 def _record(models: TinyWorldModels, part: str, metrics: dict[str, Any]) -> None:
-    """Merge one part's metrics into ``metrics.json`` (with the recipe and its key)."""
-    doc = models.metrics()
-    doc.update(
-        {
-            "recipe_key": recipe_key(),
-            "generator_version": GENERATOR_VERSION,
-            "train_seed": TRAIN_SEED,
-            "val_seed": VAL_SEED,
-            "recipe": RECIPE,
-        }
-    )
-    doc.setdefault("metrics", {})[part] = metrics
-    (models.root / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n")
+    """Write ``metrics/<part>.json``: the part's recipe, its key, seeds and metrics."""
+    doc = {
+        "recipe_key": recipe_key(part),
+        "generator_version": GENERATOR_VERSION,
+        "train_seed": TRAIN_SEED,
+        "val_seed": VAL_SEED,
+        "train_size": RECIPE["train_size"],
+        "recipe": RECIPE[part],
+        "metrics": metrics,
+    }
+    (models.root / "metrics").mkdir(exist_ok=True)
+    (models.root / "metrics" / f"{part}.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
