@@ -364,6 +364,11 @@ def train_segformer(out: Path) -> dict[str, Any]:
         semantic_loss_ignore_index=255,
     )
     model = SegformerForSemanticSegmentation(config)
+    weight = None
+    if r.get("class_weighting") == "inv_sqrt_freq":  # small objects count, not just stuff
+        freq = np.bincount(y[y != 255].ravel(), minlength=len(id2label)).astype(np.float64)
+        w = 1.0 / np.sqrt(np.maximum(freq, 1.0))
+        weight = torch.tensor(w / w.mean(), dtype=torch.float32)
     steps_per_epoch = len(x) // r["batch"]
     total = steps_per_epoch * r["epochs"]
     opt = torch.optim.AdamW(model.parameters(), lr=r["lr"], weight_decay=0.01)
@@ -377,7 +382,11 @@ def train_segformer(out: Path) -> dict[str, Any]:
             xb, yb = torch.from_numpy(x[idx]), torch.from_numpy(y[idx])
             if rng.random() < 0.5:
                 xb, yb = xb.flip(-1), yb.flip(-1)
-            loss = model(pixel_values=xb, labels=yb).loss
+            logits = model(pixel_values=xb).logits
+            logits = torch.nn.functional.interpolate(
+                logits, size=yb.shape[-2:], mode="bilinear", align_corners=False
+            )
+            loss = torch.nn.functional.cross_entropy(logits, yb, weight=weight, ignore_index=255)
             opt.zero_grad()
             loss.backward()
             opt.step()
