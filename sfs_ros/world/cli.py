@@ -124,8 +124,13 @@ def _score(dataset: Any, predictor: _RecordingPredictor, name: str) -> dict[str,
     m = result.metrics
     per_class = {n: _round(v) for n, v in zip(CLASS_NAMES, m.iou.tolist(), strict=True)}
     ms = [sum(v for k, v in t.items() if k != "total") for t in result.stage_ms.values()]
+    closed = [i for i, n in enumerate(CLASS_NAMES) if n not in OPEN_ONLY_NAMES]
+    closed_iou = m.iou[closed]
     return {
         "miou": _round(m.miou),
+        "miou_closed_set_classes": _round(
+            float(np.nanmean(closed_iou)) if not np.all(np.isnan(closed_iou)) else math.nan
+        ),
         "aacc": _round(m.aacc),
         "boundary_f": _round(boundary.f_score),
         "boundary_precision": _round(boundary.precision),
@@ -270,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in scores.items():
         open_iou = {n: s["iou"].get(n) for n in OPEN_ONLY_NAMES}
         print(
-            f"{name:6s} mIoU={s['miou']} aAcc={s['aacc']} boundary_f={s['boundary_f']} "
+            f"{name:6s} mIoU={s['miou']} (closed-set classes {s['miou_closed_set_classes']}) "
+            f"aAcc={s['aacc']} boundary_f={s['boundary_f']} "
             f"open-only IoU={open_iou} ms/frame={s['median_ms_per_frame']}"
         )
     print(summary_line(scores), flush=True)
