@@ -99,19 +99,20 @@ def test_empty_scene_is_background(sfs: object) -> None:
     assert objects.mean() < 0.02
 
 
-# Known weakness of the committed models (docs/tiny_world.md): the small SegFormer, trained at
-# 160x160, takes most cones for boxes (orange vs brown at low resolution).
-_WEAK_CONE = pytest.mark.xfail(reason="closed set labels cones as boxes", strict=False)
-# ... and the 12-epoch YOLOv8n-seg finds no mask above conf 0.4 on most kites.
+# Known weakness of the committed models (docs/tiny_world.md): the 12-epoch YOLOv8n-seg finds
+# no mask above conf 0.4 on most kites, so CLIP never sees them.
 _WEAK_KITE = pytest.mark.xfail(reason="no FastSAM mask on kites at conf 0.4", strict=False)
 
 
-@pytest.mark.parametrize("name", ["ball", pytest.param("cone", marks=_WEAK_CONE), "barrel", "tire"])
+@pytest.mark.parametrize("name", CLOSED_OBJECTS)
 def test_single_object_found_and_named(sfs: object, name: str) -> None:
-    """One object of a closed-set class: its pixels carry its class (IoU >= 0.6)."""
-    scene = generate_scene(4300, CLOSED_OBJECTS.index(name), objects=1, classes=[name])
-    pred = _labels(sfs, scene)
-    assert _iou(pred, scene.semantic, class_index(name)) >= 0.6
+    """One object of a closed-set class alone: its pixels carry its class (mean IoU over four
+    scenes >= 0.55)."""
+    ious = []
+    for index in range(4):
+        scene = generate_scene(4300 + CLOSED_OBJECTS.index(name), index, objects=1, classes=[name])
+        ious.append(_iou(_labels(sfs, scene), scene.semantic, class_index(name)))
+    assert np.mean(ious) >= 0.55, ious
 
 
 @pytest.mark.parametrize(

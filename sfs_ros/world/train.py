@@ -93,9 +93,10 @@ RECIPE: dict[str, Any] = {
         "input_size": 160,
         "scenes": 400,
         "val_scenes": 40,
-        "epochs": 10,
+        "epochs": 16,
         "batch": 8,
         "lr": 2e-3,
+        "class_weighting": "inv_sqrt_freq",
         "seed": 0,
     },
     "clip": {
