@@ -125,3 +125,40 @@ def test_object_unknown_to_the_closed_set(sfs: object, sfs_open: object, name: s
     cls = class_index(name)
     assert not (_labels(sfs, scene) == cls).any()
     assert _iou(_labels(sfs_open, scene), scene.semantic, cls) >= 0.5
+
+
+def test_world_eval_command_prints_the_summary_last(
+    tiny_world_models: TinyWorldModels, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``sfs-world eval`` on two held-out scenes: three configurations, one summary line."""
+    import json
+    import re
+
+    from sfs_ros.world.cli import main
+
+    code = main(
+        [
+            "eval",
+            "--seed",
+            "4500",
+            "--frames",
+            "2",
+            "--models",
+            str(FIXTURES),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"closed_miou=(\S+) sfs_miou=(\S+) open_miou=(\S+) boundary_f=(\S+)", last)
+    assert match, last
+    values = [float(v) for v in match.groups()]
+    assert all(0.0 < v <= 1.0 for v in values)
+    report = json.loads((tmp_path / "tiny_world_eval.json").read_text())
+    assert set(report["scores"]) == {"closed", "sfs", "open"}
+    assert report["scores"]["sfs"]["miou"] == pytest.approx(values[1], abs=1e-4)
+    # the closed-set configurations cannot name the open-only classes; only "open" can
+    for cls in OPEN_ONLY_NAMES:
+        assert report["scores"]["closed"]["iou"][cls] in (0.0, None)
+        assert report["scores"]["sfs"]["iou"][cls] in (0.0, None)
