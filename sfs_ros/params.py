@@ -164,7 +164,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "open_vocab.enabled", False, "name masks with CLIP on a background thread", live=True
     ),
-    ParamSpec("open_vocab.model", "ViT-B-32", "open_clip model name"),
+    ParamSpec(
+        "open_vocab.model",
+        "ViT-B-32",
+        "open_clip model name, or local-dir:<folder> (open_clip_config.json + weights in it)",
+    ),
     ParamSpec("open_vocab.pretrained", "laion2b_s34b_b79k", "open_clip pretrained tag or file"),
     ParamSpec(
         "open_vocab.mode",

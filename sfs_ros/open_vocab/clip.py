@@ -38,6 +38,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -59,6 +60,9 @@ CROP_MARGIN = 0.1
 MIN_MASK_PIXELS = 4
 # Prompts encoded per text-encoder call (bounds memory for large vocabularies).
 TEXT_BATCH = 128  # prompts per text-encoder call; cancellation is checked between calls
+# open_vocab.model prefix of a local open_clip folder (config + weights), and its weight files.
+LOCAL_DIR_PREFIX = "local-dir:"
+LOCAL_WEIGHT_FILES = ("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
 # open_vocab.mode values: masked crops in one batch, or one whole-image forward + patch pooling.
 MODES = ("crop", "dense")
 # open_vocab.crop_background values: what the pixels of a crop outside its mask show.
@@ -145,6 +149,9 @@ class ClipScorer:
         ``open_vocab.model`` / ``open_vocab.pretrained``; with ``allow_random`` the same
         architecture is built with random weights (``pretrained=None``) and a loud warning.
         ``mode="dense"`` needs an open_clip ViT image tower, else :class:`ConfigError`.
+        ``model_name`` may also be ``local-dir:<folder>`` (open_clip's local schema: the
+        folder's ``open_clip_config.json`` and weights, e.g. a model trained here;
+        ``pretrained`` is not used then).
         """
         import open_clip
 
@@ -156,19 +163,29 @@ class ClipScorer:
                 f"{', '.join(CROP_BACKGROUNDS)}"
             )
 
-        if model_name not in open_clip.list_models():
+        local = local_model_dir(model_name)
+        if local is None and model_name not in open_clip.list_models():
             raise WeightsNotFoundError(
                 f"open_vocab.model '{model_name}' is not an open_clip architecture "
-                f"(e.g. ViT-B-32, ViT-L-14; see open_clip.list_models())"
+                f"(e.g. ViT-B-32, ViT-L-14; see open_clip.list_models()) nor a "
+                f"'{LOCAL_DIR_PREFIX}<folder>' with open_clip_config.json"
             )
         tag = (pretrained or "").strip()
         is_random = False
         model = None
         reason = "open_vocab.pretrained is empty"
+        if local is not None:  # config + weights from the folder; pretrained is not used
+            tag = str(local)
+            if not any((local / f).is_file() for f in LOCAL_WEIGHT_FILES):
+                tag = ""
+                reason = f"no {' or '.join(LOCAL_WEIGHT_FILES)} in {local}"
         if tag:
-            source, reason = resolve_clip_pretrained(model_name, tag)
+            # a local-dir model: open_clip reads the folder's weights (weights_only) itself
+            source, reason = (None, "") if local is not None else resolve_clip_pretrained(
+                model_name, tag
+            )
             try:
-                if source is not None:
+                if source is not None or local is not None:
                     with quiet_open_clip():
                         model, _, preprocess = open_clip.create_model_and_transforms(
                             model_name, pretrained=source, device=device, weights_only=True
@@ -221,7 +238,7 @@ class ClipScorer:
             templates=tuple(templates) or ("{}",),
             device=device,
             is_random=is_random,
-            name=f"{model_name}/{tag or 'random'}",
+            name=model_name if local is not None and tag else f"{model_name}/{tag or 'random'}",
             mode=mode,
             preprocess=preprocess,
             crop_background=crop_background,
@@ -435,6 +452,25 @@ def resolve_clip_backend(backend: str, device: str, mode: str) -> str:
     if backend == "auto" and device.startswith("cpu") and mode == "crop":
         return "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
     return "torch"
+
+
+def local_model_dir(model_name: str) -> Path | None:
+    """The folder of a ``local-dir:<folder>`` model name (open_clip's own schema: the folder
+    holds ``open_clip_config.json`` and the weights), or None for an architecture name.
+
+    Raises:
+        WeightsNotFoundError: the folder or its ``open_clip_config.json`` is missing.
+    """
+    if not model_name.startswith(LOCAL_DIR_PREFIX):
+        return None
+    folder = Path(model_name[len(LOCAL_DIR_PREFIX) :]).expanduser()
+    if not (folder / "open_clip_config.json").is_file():
+        raise WeightsNotFoundError(
+            f"open_vocab.model '{model_name}': no open_clip_config.json in {folder} (a "
+            f"'{LOCAL_DIR_PREFIX}' folder holds the model config and "
+            f"{' or '.join(LOCAL_WEIGHT_FILES)})"
+        )
+    return folder
 
 
 # ----------------------------------------------------------------------------- dense helpers
