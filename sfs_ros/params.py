@@ -146,6 +146,15 @@ PARAMS: tuple[ParamSpec, ...] = (
         live=True,
     ),
     ParamSpec(
+        "closed_set.min_confidence",
+        0.1,
+        "a pixel whose closed-set class has a softmax probability below this is unidentified "
+        "(0) before the vote (SegFormer models; 0 = off)",
+        min=0.0,
+        max=1.0,
+        live=True,
+    ),
+    ParamSpec(
         "paint.order",
         "area",
         "which mask shows where masks overlap: area (smaller on top, as SSA and FastSAM draw) "
@@ -155,10 +164,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "paint.uncovered",
-        "unidentified",
-        "pixels covered by no mask: unidentified (0; the paper: a pixel gets the label of the "
-        "mask covering it) | closed_set (the closed-set class, as SSA does)",
-        ("unidentified", "closed_set"),
+        "closed_set",
+        "pixels covered by no mask: closed_set (the closed-set class, as SSA does; default by "
+        "measurement, docs/parity.md) | unidentified (0; the paper: a pixel gets the label of "
+        "the mask covering it)",
+        ("closed_set", "unidentified"),
         live=True,
     ),
     ParamSpec(

@@ -91,6 +91,7 @@ class Pipeline:
         "fastsam.iou",
         "fastsam.max_masks",
         "closed_set.min_purity",
+        "closed_set.min_confidence",
         "paint.order",
         "paint.uncovered",
         *OPEN_VOCAB_LIVE_KEYS,
@@ -104,7 +105,7 @@ class Pipeline:
         *,
         min_purity: float = 0.5,
         paint_order: str = "area",
-        uncovered: str = "unidentified",
+        uncovered: str = "closed_set",
         random_weights: Sequence[str] = (),
         device: str = "cpu",
         backend: str = "torch",
@@ -214,6 +215,7 @@ class Pipeline:
                 backend=backend,
                 threads=closed_threads,
                 openvino_precision=config["openvino_precision"],
+                min_confidence=config["closed_set.min_confidence"],
             )
             for mid, voc in zip(model_ids, vocab_names, strict=True)
         ]
@@ -282,6 +284,9 @@ class Pipeline:
         with self._lock:
             if name == "closed_set.min_purity":
                 self.min_purity = value
+            elif name == "closed_set.min_confidence":
+                for segmenter in self.segmenters:
+                    segmenter.min_confidence = value
             elif name == "paint.order":
                 self.paint_order = value
             elif name == "paint.uncovered":
@@ -358,10 +363,13 @@ class Pipeline:
 
     def _class_maps(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> list[np.ndarray]:
         """Every closed-set model's class map at ``out_hw``, in registry label ids."""
-        return [
-            lut[segmenter(rgb, out_hw)]
-            for segmenter, lut in zip(self.segmenters, self._luts, strict=True)
-        ]
+        maps = []
+        for segmenter, lut in zip(self.segmenters, self._luts, strict=True):
+            index = segmenter(rgb, out_hw)
+            ids = lut[index]
+            ids[index < 0] = 0  # below closed_set.min_confidence: unidentified
+            maps.append(ids)
+        return maps
 
     def legend_dict(self) -> dict:
         """The current legend (``legend.json`` document)."""

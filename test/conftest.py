@@ -198,3 +198,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.models)
         if used & _DDS_FIXTURES and not item.get_closest_marker("dds"):
             item.add_marker(pytest.mark.dds)
+
+
+@pytest.fixture(autouse=True)
+def _locale_is_left_alone() -> Iterator[None]:
+    """No test (and no library it loads) may leave the process' text encoding changed: later
+    tests and the product read and write UTF-8 files and subprocess output."""
+    import locale
+
+    before = locale.getpreferredencoding(False)
+    yield
+    after = locale.getpreferredencoding(False)
+    assert after == before, f"the process' preferred encoding changed: {before} -> {after}"

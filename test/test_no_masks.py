@@ -97,8 +97,11 @@ def test_one_mask_and_whole_frame_mask_and_one_class():
     single = _pipeline(masks[1:], 5)  # every pixel one class, one mask
     result = single.process(_flat(50, (H, W)))
     assert result.mask_labels.tolist() == [6]
+    assert (result.label_map == 6).all()  # uncovered pixels keep the class by default
+    paper = _pipeline(masks[1:], 5, uncovered="unidentified")
+    result = paper.process(_flat(50, (H, W)))
     assert (result.label_map[10:30, 20:50] == 6).all()
-    assert (result.label_map[:10] == 0).all()  # uncovered: unidentified by default
+    assert (result.label_map[:10] == 0).all()  # the paper's rule: uncovered = unidentified
 
 
 def test_render_and_fusion_accept_all_zero_maps():
@@ -161,6 +164,8 @@ def preset_overrides(fastsam_pt: Path, segformer_dir: Path) -> dict:
 @pytest.mark.models
 @pytest.mark.parametrize("imgsz", [640, 320, 1024])
 def test_pipeline_starts_and_flat_frames_give_all_zero_maps(preset_overrides, imgsz):
+    """No mask, and a closed set without an opinion (random weights: every class ~1/150, below
+    closed_set.min_confidence): every pixel unidentified."""
     config = load_config(PRESET, {**preset_overrides, "fastsam.imgsz": imgsz})
     assert config["fastsam.conf"] == 0.4
     pipe = Pipeline.from_config(config)  # warms up on a black frame
@@ -196,14 +201,15 @@ def test_pipeline_with_input_resolution_masks_and_confidence_order(preset_overri
     config = load_config(
         PRESET,
         {**preset_overrides, "fastsam.mask_resolution": "input", "paint.order": "confidence",
-         "paint.uncovered": "closed_set"},
+         "closed_set.min_confidence": 0.0},
     )
     pipe = Pipeline.from_config(config)
     try:
         result = pipe.process(_flat(0, (97, 131)))
         assert len(result.masks) == 0 and result.masks.work_hw == (97, 131)
         assert result.label_map.shape == (97, 131)
-        assert (result.label_map > 0).all()  # uncovered pixels keep the closed-set class
+        # no confidence floor: the random closed set's guess shows on the uncovered pixels
+        assert (result.label_map > 0).all()
     finally:
         pipe.close()
 

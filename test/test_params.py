@@ -106,6 +106,7 @@ def test_defaults_are_valid_and_live_flags_match_the_design():
         "fastsam.iou",
         "fastsam.max_masks",
         "closed_set.min_purity",
+        "closed_set.min_confidence",
         "paint.order",
         "paint.uncovered",
         "open_vocab.enabled",

@@ -24,6 +24,7 @@ from sfs_ros.vocabularies import (
 from sfs_ros.weight_checks import check_finite_weights, guard_first_output
 from sfs_ros.weights import resolve_hf_model
 
+UNSURE = -1  # class index of a pixel below closed_set.min_confidence (label 0 in the pipeline)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -67,10 +68,12 @@ class ClosedSetSegmenter:
         backend: str = "torch",
         threads: int = 0,
         openvino_precision: str = "f32",
+        min_confidence: float = 0.0,
     ) -> None:
         import torch
         from transformers import AutoConfig
 
+        self.min_confidence = float(min_confidence)
         default_vocab = "ade20k" if vocabulary in ("", "auto") else vocabulary
         source, self.is_random = resolve_hf_model(
             model_id, dict(enumerate(get_vocabulary(default_vocab).names)), allow_random
@@ -108,6 +111,13 @@ class ClosedSetSegmenter:
                 "mask2former, oneformer, maskformer"
             )
         self.model = self.model.to(device.device).eval()
+        if self.min_confidence > 0.0 and self.model_type != "segformer":
+            LOG.warning(
+                "closed_set.min_confidence applies to SegFormer models only: %s (%s) labels "
+                "every pixel",
+                model_id,
+                self.model_type,
+            )
         check_finite_weights(self.model, "closed_set.model", model_id)  # damaged files
         guard_first_output(self.model, "closed_set.model", model_id)  # NaN logits at warm-up
         self.runner = None  # SegFormer through onnx / openvino (Mask2Former/OneFormer: torch)
@@ -179,7 +189,11 @@ class ClosedSetSegmenter:
         return normed[None].to(self.device.device, dtype=self.model.dtype)
 
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB image."""
+        """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB image.
+
+        With ``min_confidence`` > 0 (SegFormer), pixels whose top class has a softmax
+        probability below it are :data:`UNSURE` (-1): the pipeline maps them to 0.
+        """
         import torch
 
         with torch.inference_mode():
@@ -191,7 +205,11 @@ class ClosedSetSegmenter:
                 logits = torch.nn.functional.interpolate(
                     logits.float(), size=out_hw, mode="bilinear", align_corners=False
                 )
-                return logits[0].argmax(0).to(torch.int32).cpu().numpy()
+                if self.min_confidence <= 0.0:
+                    return logits[0].argmax(0).to(torch.int32).cpu().numpy()
+                prob, index = logits[0].softmax(0).max(0)
+                index[prob < self.min_confidence] = UNSURE
+                return index.to(torch.int32).cpu().numpy()
             kwargs = {"task_inputs": ["semantic"]} if self.model_type == "oneformer" else {}
             inputs = self.processor(images=rgb, return_tensors="pt", **kwargs).to(
                 self.device.device

@@ -172,18 +172,20 @@ def evaluate_world(
     user = dict(parse_override(o) for o in overrides)
     base = {"device": "cpu", **models.overrides(), **user}
     scores: dict[str, dict[str, Any]] = {}
-    pipeline = Pipeline.from_config(load_config(None, base))
+    pipeline = Pipeline.from_config(load_config(None, base), offline=True)
     try:
-        conf = pipeline.mask_generator.conf
-        pipeline.update("fastsam.conf", 1.0)  # no mask clears 1.0: the closed-set map alone
+        conf, uncovered = pipeline.mask_generator.conf, pipeline.uncovered
+        # No mask clears conf 1.0 and every pixel keeps its closed-set class: the closed set alone
+        pipeline.update("fastsam.conf", 1.0)
+        pipeline.update("paint.uncovered", "closed_set")
         scores["closed"] = _score(dataset, _RecordingPredictor(pipeline), "closed")
         pipeline.update("fastsam.conf", conf)
+        pipeline.update("paint.uncovered", uncovered)
         scores["sfs"] = _score(dataset, _RecordingPredictor(pipeline), "sfs")
     finally:
         pipeline.close()
     open_cfg = {**base, **models.overrides(open_vocab=True), **user}
-    pipeline = Pipeline.from_config(load_config(None, open_cfg))
-    pipeline.open_vocab_sync = True
+    pipeline = Pipeline.from_config(load_config(None, open_cfg), offline=True)
     try:
         scores["open"] = _score(dataset, _RecordingPredictor(pipeline), "open")
     finally:
