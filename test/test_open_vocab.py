@@ -769,7 +769,7 @@ def test_random_blip_captions_several_masks_in_one_generate_call(blip_dir: Path,
     cap = Captioner.load(str(blip_dir))
     assert not cap.is_random  # a real (saved) directory, loaded like a hub checkpoint
     tok = cap.processor.tokenizer
-    assert tok.bos_token == "[DEC]"
+    assert tok.bos_token == "[DEC]"  # noqa: S105 (a tokenizer token, not a password)
     assert cap.model.config.text_config.bos_token_id == tok.bos_token_id
     assert cap.model.config.text_config.sep_token_id == tok.sep_token_id
     calls = count_generate_calls(cap)
