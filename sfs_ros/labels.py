@@ -59,10 +59,6 @@ class LabelRegistry:
         """uint16 array mapping closed-set model ``model_index``'s output index → label id."""
         return self._luts[model_index]
 
-    def id_of(self, name: str) -> int | None:
-        """Label id of a class name (normalised), or None."""
-        return self._by_name.get(normalize_class_name(name))
-
     def entries(self) -> list[ClassEntry]:
         """A snapshot of all classes, id 0 first, in id order."""
         with self._lock:

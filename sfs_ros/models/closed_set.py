@@ -199,7 +199,3 @@ class ClosedSetSegmenter:
             outputs = self.model(**inputs)
             seg = self.processor.post_process_semantic_segmentation(outputs, target_sizes=[out_hw])
             return seg[0].to(torch.int32).cpu().numpy()
-
-    def warmup(self) -> None:
-        """One pass on a blank image."""
-        self(np.zeros((64, 64, 3), np.uint8), (16, 16))
