@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sfs_ros.errors import LegendFullError  # re-exported: defined with the other errors
 from sfs_ros.vocabularies import Vocabulary, distinct_colors, normalize_class_name
 
 UNIDENTIFIED = 0
@@ -27,10 +28,6 @@ class ClassEntry:
     name: str
     color: tuple[int, int, int]
     source: int
-
-
-class LegendFullError(RuntimeError):
-    """The registry reached its capacity (``max_classes``)."""
 
 
 class LabelRegistry:

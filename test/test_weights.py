@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sfs_ros.errors import ConfigError
 from sfs_ros.runtime import select_device
 from sfs_ros.weights import (
     WeightsNotFoundError,
@@ -120,6 +121,8 @@ def test_device_selection():
     assert select_device("cpu", half=True).half is False  # no FP16 on the CPU
     with pytest.raises(ValueError, match="expected auto, cpu"):
         select_device("tpu")
+    with pytest.raises(ConfigError, match="integer N"):  # a config error, not any ValueError
+        select_device("cuda:x")
     import torch
 
     if not torch.cuda.is_available():

@@ -15,12 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sfs_ros.errors import InputError  # re-exported: defined with the other errors
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
-
-
-class InputError(ValueError):
-    """An input path that is missing, unreadable or of an unknown kind."""
 
 
 @dataclass(frozen=True)

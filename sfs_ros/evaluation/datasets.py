@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sfs_ros.errors import EvaluationError  # re-exported: defined with the other errors
 from sfs_ros.vocabularies import get_vocabulary
 
 __all__ = [
@@ -47,10 +48,6 @@ IGNORE_INDEX = 255
 #: Dataset layouts understood by :func:`open_dataset`.
 DATASETS = ("cityscapes", "ade20k")
 _MAX_LISTED = 5
-
-
-class EvaluationError(Exception):
-    """A user-facing evaluation problem (missing or malformed files); ``sfs-eval`` exits 2."""
 
 
 @dataclass(frozen=True)
