@@ -29,7 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sfs_ros.errors import EvaluationError  # re-exported: defined with the other errors
+from sfs_ros import images
+from sfs_ros.errors import EvaluationError, InputError
 from sfs_ros.vocabularies import get_vocabulary
 
 __all__ = [
@@ -92,10 +93,10 @@ def read_rgb(path: Path) -> np.ndarray:
     Raises:
         EvaluationError: the file is missing or unreadable.
     """
-    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if data is None:
-        raise EvaluationError(f"cannot read image {path}")
-    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+    try:
+        return images.read_rgb(path)
+    except InputError as exc:
+        raise EvaluationError(f"cannot read image: {exc}") from exc
 
 
 @dataclass(frozen=True)
