@@ -9,6 +9,7 @@
 # Settings (environment): SFS_DEMO_FRAMES (30), SFS_DEMO_RATE (2.0 Hz), SFS_DEMO_WIDTH (640),
 # SFS_DEMO_HEIGHT (480), SFS_DEMO_SOURCE (samples | synthetic | video | image | folder),
 # SFS_DEMO_PARAMS (config/sfs.yaml), SFS_DEMO_DEVICE (auto), SFS_DEMO_OUT (demo_out),
+# SFS_DEMO_OPEN_VOCAB (true: CLIP thread on),
 # SFS_DEMO_DOMAIN_ID, SFS_OFFLINE=1 (never try to download weights), SFS_DEMO_ISOLATE=0 (no
 # network namespace, e.g. to watch the demo with RViz or `ros2 topic` from another terminal:
 # use the same ROS_DOMAIN_ID via SFS_DEMO_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST).
@@ -105,7 +106,8 @@ export FASTDDS_DEFAULT_PROFILES_FILE="$ROOT/config/fastdds_large_images.xml"
 export SFS_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 YOLO_OFFLINE=1 PYTHONUNBUFFERED=1
 unset ROS_LOCALHOST_ONLY
 
-node_args=(--params-file "$PARAMS" -p "device:=$DEVICE")
+# The demo shows the open-vocabulary (CLIP) thread too; config/sfs.yaml leaves it off by default.
+node_args=(--params-file "$PARAMS" -p "device:=$DEVICE" -p "open_vocab.enabled:=${SFS_DEMO_OPEN_VOCAB:-true}")
 if [ "${SFS_DEMO_WEIGHTS:-random}" = random ]; then
   cat >&2 <<'BANNER'
 

@@ -14,6 +14,19 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
+# colcon (Debian's package) for test/test_colcon.py, which builds the package the way ROS users
+# do. CI runs this script as root on a fresh machine; elsewhere the test is skipped without it.
+if ! command -v colcon >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing colcon (Debian package 'colcon') for the colcon build test"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq colcon; } \
+      >"${TMPDIR:-/tmp}/sfs_apt_colcon.log" 2>&1 \
+      || log "could not install colcon (see ${TMPDIR:-/tmp}/sfs_apt_colcon.log)"
+  else
+    log "colcon not found: test/test_colcon.py will be skipped (apt-get install colcon)"
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment $VENV ($($PY --version))"
   "$PY" -m venv "$VENV"

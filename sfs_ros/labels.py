@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sfs_ros.errors import LegendFullError  # re-exported: defined with the other errors
+from sfs_ros.errors import (
+    ConfigError,
+    LegendFullError,  # re-exported: defined with the other errors
+)
 from sfs_ros.vocabularies import Vocabulary, distinct_colors, normalize_class_name
 
 UNIDENTIFIED = 0
@@ -44,6 +47,13 @@ class LabelRegistry:
         vocabs = list(vocabularies)
         self.vocabulary_name = "+".join(v.name for v in vocabs)
         self._luts: list[np.ndarray] = []
+        needed = 1 + len({normalize_class_name(n) for v in vocabs for n in v.names})
+        if needed > max_classes:
+            raise ConfigError(
+                f"legend.max_classes: {max_classes} is below the {needed} classes the closed "
+                f"set needs ({self.vocabulary_name}: {needed - 1} names + unidentified); "
+                f"use at least {needed}"
+            )
         for vocab in vocabs:
             lut = np.empty(len(vocab), np.uint16)
             for index, (name, color) in enumerate(zip(vocab.names, vocab.colors, strict=True)):

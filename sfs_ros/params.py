@@ -48,6 +48,10 @@ DEFAULT_TEMPLATES = (
     "a close-up photo of a {}.",
 )
 
+LEGEND_MIN_CLASSES = 20
+"""Smallest legend.max_classes accepted: Cityscapes-19 + unidentified (the smallest shipped
+vocabulary); a bigger vocabulary needs more, which the label registry checks at start."""
+
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "auto | cpu | cuda | cuda:N (auto: first GPU, else CPU)"),
     ParamSpec(
@@ -158,7 +162,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "open_vocab.enabled", False, "name masks with CLIP on a background thread", live=True
     ),
-    ParamSpec("open_vocab.model", "ViT-B-32", "open_clip model name"),
+    ParamSpec(
+        "open_vocab.model",
+        "ViT-B-32",
+        "open_clip model name, or local-dir:<folder> (open_clip_config.json + weights in it)",
+    ),
     ParamSpec("open_vocab.pretrained", "laion2b_s34b_b79k", "open_clip pretrained tag or file"),
     ParamSpec(
         "open_vocab.mode",
@@ -174,6 +182,21 @@ PARAMS: tuple[ParamSpec, ...] = (
         live=True,
     ),
     ParamSpec("open_vocab.templates", list(DEFAULT_TEMPLATES), "prompt templates ({} = name)"),
+    ParamSpec(
+        "open_vocab.backend",
+        "auto",
+        "image tower of CLIP: auto (openvino on the CPU in crop mode when installed, else "
+        "torch) | torch | openvino",
+        ("auto", "torch", "openvino"),
+    ),
+    ParamSpec(
+        "open_vocab.num_threads",
+        1,
+        "CPU threads of the CLIP image tower on openvino (its own budget: the per-frame path "
+        "keeps the other cores)",
+        min=1,
+        max=256,
+    ),
     ParamSpec(
         "open_vocab.crop_background",
         "mean",
@@ -224,14 +247,28 @@ PARAMS: tuple[ParamSpec, ...] = (
         "legend.max_classes",
         4096,
         "cap on legend entries (closed set + open-vocabulary names); new names past it stay "
-        "unidentified, with a warning",
-        min=2,
+        "unidentified, with a warning; at least the closed-set vocabulary's size + 1",
+        min=LEGEND_MIN_CLASSES,
         max=65535,
     ),
     ParamSpec(
         "input_transport", "raw", "raw (sensor_msgs/Image) or compressed", ("raw", "compressed")
     ),
-    ParamSpec("input_qos", "sensor_data", "input QoS profile", ("sensor_data", "reliable")),
+    ParamSpec(
+        "input_qos",
+        "auto",
+        "input QoS: auto (match the publishers' reliability and durability, again whenever "
+        "they change, as `ros2 topic echo` does) | sensor_data (best effort) | reliable",
+        ("auto", "sensor_data", "reliable"),
+    ),
+    ParamSpec(
+        "diagnostics.stale_timeout_s",
+        5.0,
+        "node: a camera silent this long after frames arrived is reported as stopped, and "
+        "input without a published output for this long is a warning (/diagnostics)",
+        min=0.5,
+        max=3600.0,
+    ),
     ParamSpec(
         "overlay_alpha",
         0.5,

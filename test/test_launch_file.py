@@ -34,7 +34,10 @@ DOCUMENTED_DEFAULTS = {
     "image_topic": "/camera/image_raw",
     "params_file": str(REPO / "config" / "sfs.yaml"),
     "namespace": "sfs",
-    "device": "auto",
+    "device": "",
+    "input_qos": "",
+    "input_transport": "",
+    "allow_random_weights": "",
     "use_rviz": "false",
     "rviz_config": str(REPO / "config" / "sfs.rviz"),
     "fastdds_profile": str(REPO / "config" / "fastdds_large_images.xml"),
@@ -214,6 +217,7 @@ def _fake_modules(record: list[Any]) -> dict[str, types.ModuleType]:
     description = module("launch.launch_description", LaunchDescription=LaunchDescription)
     launch = module(
         "launch",
+        Substitution=Substitution,
         LaunchDescription=LaunchDescription,
         actions=actions,
         conditions=conditions,
@@ -346,7 +350,8 @@ def test_documented_arguments_are_in_docstring_and_readme():
     for name, default in DOCUMENTED_DEFAULTS.items():
         assert f"``{name}``" in doc, f"launch argument {name} is not documented in the file"
         if "/" not in default:
-            assert f"``{name}``: ``{default}``" in doc
+            shown = default or '""'
+            assert f"``{name}``: ``{shown}``" in doc
     readme = (REPO / "README.md").read_text()
     line = re.search(r"Launch arguments:(.*?)\.\s", readme, re.S)
     assert line, "README has no 'Launch arguments:' sentence"
@@ -388,6 +393,14 @@ def test_fastdds_profile_defaults_to_the_environment(loaded: Loaded):
     assert loaded.entities.index(setenv) < loaded.entities.index(loaded.node("sfs_node"))
 
 
+def _overrides(node: Any, ctx: Context) -> dict:
+    path = Path(resolve(node.parameters[1], ctx))
+    try:
+        return yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
+    finally:
+        path.unlink()
+
+
 def test_sfs_node(loaded: Loaded):
     node = loaded.node("sfs_node")
     ctx = loaded.context()
@@ -395,9 +408,8 @@ def test_sfs_node(loaded: Loaded):
     assert node.condition is None
     assert resolve(node.namespace, ctx) == "sfs"
     assert node.kwargs.get("output") == "screen"
-    params_file, overrides = node.parameters
-    assert resolve(params_file, ctx) == DOCUMENTED_DEFAULTS["params_file"]
-    assert resolve(overrides, ctx) == {"device": "auto"}
+    assert resolve(node.parameters[0], ctx) == DOCUMENTED_DEFAULTS["params_file"]
+    assert _overrides(node, ctx) == {}  # nothing given: the params file decides
     assert [resolve(r, ctx) for r in node.remappings] == [
         ("image", "/camera/image_raw"),
         ("image/compressed", "/camera/image_raw/compressed"),
@@ -407,23 +419,56 @@ def test_sfs_node(loaded: Loaded):
         device="cuda:1",
         namespace="seg",
         params_file="/p.yaml",
+        input_qos="reliable",
+        input_transport="compressed",
+        allow_random_weights="true",
     )
     assert resolve(node.namespace, custom) == "seg"
     assert resolve(node.parameters[0], custom) == "/p.yaml"
-    assert resolve(node.parameters[1], custom) == {"device": "cuda:1"}
+    assert _overrides(node, custom) == {
+        "device": "cuda:1",
+        "input_qos": "reliable",
+        "input_transport": "compressed",
+        "allow_random_weights": True,
+    }
     assert [resolve(r, custom) for r in node.remappings] == [
         ("image", "/front/color/image_raw"),
         ("image/compressed", "/front/color/image_raw/compressed"),
     ]
+    with pytest.raises(ValueError, match="allow_random_weights"):
+        _overrides(node, loaded.context(allow_random_weights="maybe"))
 
 
-def test_rviz_is_conditional(loaded: Loaded):
+def test_node_overrides_are_real_parameters_with_shipped_choices(loaded: Loaded):
+    from sfs_ros.params import SPECS
+
+    args = loaded.arguments()
+    for name in ("input_qos", "input_transport"):
+        assert set(args[name].choices) == {"", *SPECS[name].choices}
+    for name in ("device", "input_qos", "input_transport", "allow_random_weights"):
+        assert name in SPECS
+
+
+def test_rviz_is_conditional_and_in_the_node_namespace(loaded: Loaded):
     rviz = loaded.node("rviz2")
     assert rviz.package == "rviz2"
     ctx = loaded.context()
     assert [resolve(a, ctx) for a in rviz.arguments] == ["-d", DOCUMENTED_DEFAULTS["rviz_config"]]
     assert rviz.condition.evaluate(ctx) is False
     assert rviz.condition.evaluate(loaded.context(use_rviz="true")) is True
+    assert resolve(rviz.namespace, loaded.context(namespace="x")) == "x"
+
+
+def test_rviz_fixed_frame_is_provided_with_rviz(loaded: Loaded):
+    """Without TF on the robot, RViz still finds its Fixed Frame (no error shown)."""
+    frame = loaded.node("static_transform_publisher")
+    assert frame.package == "tf2_ros"
+    ctx = loaded.context(use_rviz="true")
+    assert frame.condition.evaluate(ctx) is True
+    assert frame.condition.evaluate(loaded.context()) is False
+    args = [resolve(a, ctx) for a in frame.arguments]
+    fixed = yaml.safe_load(RVIZ_FILE.read_text())["Visualization Manager"]["Global Options"]
+    assert args[args.index("--frame-id") + 1] == fixed["Fixed Frame"]
 
 
 def test_every_launch_configuration_is_declared(loaded: Loaded):
@@ -471,10 +516,10 @@ def _image_displays() -> list[dict]:
     return [d for d in displays if d["Class"] == "rviz_default_plugins/Image"]
 
 
-def test_rviz_config_shows_overlay_and_colour_with_publisher_qos():
+def test_rviz_config_shows_overlay_colour_and_legend_with_publisher_qos():
     displays = _image_displays()
     topics = {d["Topic"]["Value"] for d in displays}
-    assert topics == {"/sfs/overlay", "/sfs/semantic_color"}
+    assert topics == {"overlay", "semantic_color", "legend_image"}
     for display in displays:
         topic = display["Topic"]
         assert display["Enabled"] is True
@@ -493,7 +538,12 @@ def test_rviz_config_global_options():
         assert display["Name"] in config["Window Geometry"]
 
 
-def test_rviz_topics_match_the_launch_namespace(loaded: Loaded):
-    namespace = loaded.context().configs["namespace"]
+def test_rviz_topics_follow_the_launch_namespace(loaded: Loaded):
+    """Relative topic names, resolved in RViz's namespace = the node's namespace."""
+    node = loaded.node("sfs_node")
+    rviz = loaded.node("rviz2")
+    assert node.namespace is rviz.namespace or resolve(node.namespace, loaded.context()) == (
+        resolve(rviz.namespace, loaded.context())
+    )
     for display in _image_displays():
-        assert display["Topic"]["Value"].startswith(f"/{namespace}/")
+        assert not display["Topic"]["Value"].startswith("/")

@@ -175,6 +175,23 @@ def test_pipeline_starts_and_flat_frames_give_all_zero_maps(preset_overrides, im
 
 
 @pytest.mark.models
+@pytest.mark.parametrize("conf", [0.0, 1.0])
+def test_pipeline_at_the_extremes_of_conf(preset_overrides, conf):
+    """conf 0 lets every anchor through NMS (up to max_masks), conf 1 lets none: both run."""
+    config = load_config(PRESET, {**preset_overrides, "fastsam.imgsz": 320, "fastsam.conf": conf})
+    pipe = Pipeline.from_config(config)
+    try:
+        result = pipe.process(_flat(90, (120, 160)))
+        assert (len(result.masks) > 0) == (conf == 0.0)
+        assert len(result.masks) <= config["fastsam.max_masks"]
+        assert result.label_map.shape == (120, 160)
+        if conf == 1.0:
+            assert (result.label_map == 0).all()
+    finally:
+        pipe.close()
+
+
+@pytest.mark.models
 def test_pipeline_with_input_resolution_masks_and_confidence_order(preset_overrides):
     config = load_config(
         PRESET,
@@ -268,9 +285,9 @@ def test_evaluation_scores_all_zero_predictions(tmp_path, capsys):
 def test_node_with_shipped_preset_publishes_all_zero_label_for_black_frame(
     fastsam_pt, segformer_dir
 ):
-    """The node as `ros2 launch` starts it (config/sfs.yaml, conf 0.4, CLIP on), only the
-    weights pointed at random test models: a black frame comes back as an all-0 mono16 image
-    with the input's header."""
+    """The node as `ros2 launch` starts it (config/sfs.yaml: conf 0.4, backend auto), only the
+    weights pointed at random test models: black, white and grey frames come back as all-0
+    mono16 images with the input's header."""
     from ros_helpers import (
         LineReader,
         ModuleProcesses,

@@ -903,3 +903,38 @@ def test_allow_random_builds_a_tiny_blip_instead_of_switching_captions_off(monke
     rgb = np.random.default_rng(7).integers(0, 255, (H, W, 3), dtype=np.uint8)
     masks, boxes = mask_set([(0, 0, 40, 40)])
     assert isinstance(cap.nouns(rgb, masks, boxes, [0]), list) and cap.calls == 1
+
+
+def test_clip_image_tower_on_openvino_matches_torch_and_is_exported_once(
+    tiny_clip_name, tmp_path, monkeypatch
+):
+    """open_vocab.backend openvino: same crop scores as torch (f32), one thread of its own,
+    the export cached by a digest of the tower's weights."""
+    import torch
+
+    from sfs_ros.open_vocab import clip_openvino
+    from sfs_ros.open_vocab.clip import ClipScorer, resolve_clip_backend
+    from sfs_ros.params import ConfigError
+
+    monkeypatch.setenv("SFS_CACHE_DIR", str(tmp_path))
+    exports = []
+    original = clip_openvino._export
+    monkeypatch.setattr(
+        clip_openvino, "_export", lambda *a: exports.append(a[2]) or original(*a)
+    )
+    rgb = np.random.default_rng(0).integers(0, 255, (H, W, 3), np.uint8)
+    masks, boxes = mask_set([(0, 0, 40, 30), (30, 20, 80, 60), (5, 5, 20, 50)])
+    names = ["road", "car", "kite"]
+    scores = {}
+    for backend in ("torch", "openvino", "openvino"):
+        torch.manual_seed(0)
+        scorer = ClipScorer.load(tiny_clip_name, "", allow_random=True, backend=backend)
+        assert (scorer.image_encoder is None) == (backend == "torch")
+        scores[backend] = scorer.score(rgb, masks, boxes, names)
+    np.testing.assert_allclose(scores["openvino"], scores["torch"], atol=1e-4)
+    assert len(exports) == 1 and exports[0].name.startswith(f"clip-{tiny_clip_name}-")
+    assert resolve_clip_backend("auto", "cpu", "crop") == "openvino"
+    assert resolve_clip_backend("auto", "cpu", "dense") == "torch"
+    assert resolve_clip_backend("auto", "cuda:0", "crop") == "torch"
+    with pytest.raises(ConfigError, match="crop mode on the CPU"):
+        resolve_clip_backend("openvino", "cpu", "dense")

@@ -31,6 +31,7 @@ from sfs_ros.evaluation.datasets import (
     IGNORE_INDEX,
     EvaluationError,
     SegmentationDataset,
+    dataset_vocabulary,
     open_dataset,
     read_label_png,
     read_rgb,
@@ -39,7 +40,6 @@ from sfs_ros.evaluation.mapping import ClassMapping, build_mapping
 from sfs_ros.evaluation.metrics import ConfusionMatrix
 from sfs_ros.evaluation.report import EvaluationResult, write_reports
 from sfs_ros.io_safety import OutputWriteError, ensure_writable_dir
-from sfs_ros.vocabularies import get_vocabulary
 
 __all__ = [
     "LabelDirPredictor",
@@ -219,7 +219,7 @@ def evaluate(
         EvaluationError: unreadable files, a missing prediction, a label map whose shape
             differs from the ground truth, or an invalid legend.
     """
-    vocab = get_vocabulary(dataset.name)
+    vocab = dataset_vocabulary(dataset.name)
     matrix = ConfusionMatrix(len(dataset.class_names), IGNORE_INDEX)
     needs_rgb = bool(getattr(predictor, "needs_rgb", True))
     mapping: ClassMapping | None = None
@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sfs-eval",
         description=(
             "mIoU/aAcc (mmseg definitions) of sfs_ros on the Cityscapes or ADE20K validation "
-            "split: run the model (--config) or score sfs-segment label PNGs (--predictions)."
+            "split (or a tiny-world folder from sfs-world generate): run the model (--config) or "
+            "score sfs-segment label PNGs (--predictions)."
         ),
     )
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="dataset layout")
@@ -320,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--root",
         required=True,
         type=Path,
-        help="dataset root: holds leftImg8bit/ and gtFine/ (cityscapes) or images/ and "
-        "annotations/ (ade20k, i.e. ADEChallengeData2016/)",
+        help="dataset root: holds leftImg8bit/ and gtFine/ (cityscapes), images/ and "
+        "annotations/ (ade20k, i.e. ADEChallengeData2016/) or images/ and labels/ (tiny-world)",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(

@@ -17,6 +17,12 @@ ADE20K SceneParsing (``--root`` = ``ADEChallengeData2016/``)::
 Annotations hold 0 (other/unlabelled) and classes 1..150; reduce-zero-label applies, exactly
 as mmseg: 0 -> 255 (ignored), ``v`` -> ``v - 1``, 255 stays 255.
 
+Tiny world (``--root`` = a folder written by ``sfs-world generate``)::
+
+    images/<stem>.png
+    labels/<stem>.png         (uint8 class index of sfs_ros.world.classes.CLASSES, no ignore)
+    instances/<stem>.png      (uint16 instance ids; not read here)
+
 Samples are sorted by path, so ``--limit N`` always takes the same N images.
 """
 
@@ -31,7 +37,7 @@ import numpy as np
 
 from sfs_ros import images
 from sfs_ros.errors import EvaluationError, InputError
-from sfs_ros.vocabularies import get_vocabulary
+from sfs_ros.vocabularies import Vocabulary, get_vocabulary
 
 __all__ = [
     "DATASETS",
@@ -39,6 +45,7 @@ __all__ = [
     "EvaluationError",
     "Sample",
     "SegmentationDataset",
+    "dataset_vocabulary",
     "open_dataset",
     "read_label_png",
     "read_rgb",
@@ -47,7 +54,7 @@ __all__ = [
 #: Ground-truth value that marks pixels excluded from evaluation.
 IGNORE_INDEX = 255
 #: Dataset layouts understood by :func:`open_dataset`.
-DATASETS = ("cityscapes", "ade20k")
+DATASETS = ("cityscapes", "ade20k", "tiny-world")
 _MAX_LISTED = 5
 
 
@@ -104,7 +111,7 @@ class SegmentationDataset:
     """A validation split: sorted samples plus how to read their ground truth.
 
     Attributes:
-        name: ``"cityscapes"`` or ``"ade20k"``.
+        name: ``"cityscapes"``, ``"ade20k"`` or ``"tiny-world"``.
         root: the dataset root given by the user.
         class_names: dataset class names in index order.
         reduce_zero_label: ADE-style ground truth (0 ignored, others minus 1).
@@ -232,11 +239,35 @@ def _ade20k(root: Path) -> tuple[Sample, ...]:
     return _pair(images, gt_files, gt_for, image_dir / "*.jpg", gt_dir / "*.png")
 
 
+def _tiny_world(root: Path) -> tuple[Sample, ...]:
+    image_dir = root / "images"
+    gt_dir = root / "labels"
+    _require_dir(image_dir, "tiny-world image")
+    _require_dir(gt_dir, "tiny-world label")
+    images = sorted(p for p in image_dir.glob("*.png") if p.is_file())
+    gt_files = sorted(gt_dir.glob("*.png"))
+    gt_for = {image: gt_dir / image.name for image in images}
+    return _pair(images, gt_files, gt_for, image_dir / "*.png", gt_dir / "*.png")
+
+
+def dataset_vocabulary(name: str) -> Vocabulary:
+    """The class names (and colours) a dataset's ground truth indexes.
+
+    Raises:
+        ValueError: unknown dataset name.
+    """
+    if name == "tiny-world":
+        from sfs_ros.world.classes import tiny_world_vocabulary
+
+        return tiny_world_vocabulary()
+    return get_vocabulary(name)
+
+
 def open_dataset(name: str, root: str | Path) -> SegmentationDataset:
     """Index the validation split of dataset ``name`` under ``root``.
 
     Args:
-        name: ``"cityscapes"`` or ``"ade20k"``.
+        name: ``"cityscapes"``, ``"ade20k"`` or ``"tiny-world"``.
         root: the dataset root (see the module docstring for the expected layout).
 
     Raises:
@@ -248,11 +279,12 @@ def open_dataset(name: str, root: str | Path) -> SegmentationDataset:
         raise EvaluationError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if not root.is_dir():
         raise EvaluationError(f"dataset root not found: {root}")
-    samples = _cityscapes(root) if name == "cityscapes" else _ade20k(root)
+    readers = {"cityscapes": _cityscapes, "ade20k": _ade20k, "tiny-world": _tiny_world}
+    samples = readers[name](root)
     return SegmentationDataset(
         name=name,
         root=root,
-        class_names=get_vocabulary(name).names,
+        class_names=dataset_vocabulary(name).names,
         reduce_zero_label=name == "ade20k",
         samples=samples,
     )

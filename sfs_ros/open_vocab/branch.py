@@ -117,6 +117,8 @@ class OpenVocabBranch:
             allow_random=allow_random,
             mode=config.get("open_vocab.mode", "crop"),
             crop_background=config.get("open_vocab.crop_background", "mean"),
+            backend=config.get("open_vocab.backend", "torch"),
+            threads=config.get("open_vocab.num_threads", 1),
         )
         captioner = None
         if config["open_vocab.captioner"]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -59,6 +60,9 @@ CROP_MARGIN = 0.1
 MIN_MASK_PIXELS = 4
 # Prompts encoded per text-encoder call (bounds memory for large vocabularies).
 TEXT_BATCH = 128  # prompts per text-encoder call; cancellation is checked between calls
+# open_vocab.model prefix of a local open_clip folder (config + weights), and its weight files.
+LOCAL_DIR_PREFIX = "local-dir:"
+LOCAL_WEIGHT_FILES = ("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
 # open_vocab.mode values: masked crops in one batch, or one whole-image forward + patch pooling.
 MODES = ("crop", "dense")
 # open_vocab.crop_background values: what the pixels of a crop outside its mask show.
@@ -113,6 +117,7 @@ class ClipScorer:
     mode: str = "crop"
     preprocess: Any = None
     crop_background: str = "mean"
+    image_encoder: Any = None  # (M, 3, S, S) → (M, D) features; None = the torch model
     stats: ClipStats = field(default_factory=ClipStats)
     _text_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # Set on shutdown: a running pass stops before its next encoder call (PassCancelledError).
@@ -131,13 +136,22 @@ class ClipScorer:
         allow_random: bool = False,
         mode: str = "crop",
         crop_background: str = "mean",
+        backend: str = "torch",
+        threads: int = 1,
     ) -> ClipScorer:
         """Build ``model_name`` with ``pretrained`` weights through open_clip (once).
+
+        ``backend``: ``torch``, ``openvino`` (the image tower through OpenVINO with ``threads``
+        threads, crop mode; :mod:`sfs_ros.open_vocab.clip_openvino`) or ``auto`` (openvino on
+        the CPU when installed, else torch).
 
         Offline with no cached weights → :class:`WeightsNotFoundError` naming
         ``open_vocab.model`` / ``open_vocab.pretrained``; with ``allow_random`` the same
         architecture is built with random weights (``pretrained=None``) and a loud warning.
         ``mode="dense"`` needs an open_clip ViT image tower, else :class:`ConfigError`.
+        ``model_name`` may also be ``local-dir:<folder>`` (open_clip's local schema: the
+        folder's ``open_clip_config.json`` and weights, e.g. a model trained here;
+        ``pretrained`` is not used then).
         """
         import open_clip
 
@@ -149,19 +163,29 @@ class ClipScorer:
                 f"{', '.join(CROP_BACKGROUNDS)}"
             )
 
-        if model_name not in open_clip.list_models():
+        local = local_model_dir(model_name)
+        if local is None and model_name not in open_clip.list_models():
             raise WeightsNotFoundError(
                 f"open_vocab.model '{model_name}' is not an open_clip architecture "
-                f"(e.g. ViT-B-32, ViT-L-14; see open_clip.list_models())"
+                f"(e.g. ViT-B-32, ViT-L-14; see open_clip.list_models()) nor a "
+                f"'{LOCAL_DIR_PREFIX}<folder>' with open_clip_config.json"
             )
         tag = (pretrained or "").strip()
         is_random = False
         model = None
         reason = "open_vocab.pretrained is empty"
+        if local is not None:  # config + weights from the folder; pretrained is not used
+            tag = str(local)
+            if not any((local / f).is_file() for f in LOCAL_WEIGHT_FILES):
+                tag = ""
+                reason = f"no {' or '.join(LOCAL_WEIGHT_FILES)} in {local}"
         if tag:
-            source, reason = resolve_clip_pretrained(model_name, tag)
+            # a local-dir model: open_clip reads the folder's weights (weights_only) itself
+            source, reason = (None, "") if local is not None else resolve_clip_pretrained(
+                model_name, tag
+            )
             try:
-                if source is not None:
+                if source is not None or local is not None:
                     with quiet_open_clip():
                         model, _, preprocess = open_clip.create_model_and_transforms(
                             model_name, pretrained=source, device=device, weights_only=True
@@ -200,6 +224,11 @@ class ClipScorer:
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         size = int(size[0] if isinstance(size, list | tuple) else size)
+        encoder = None
+        if resolve_clip_backend(backend, device, mode) == "openvino":
+            from sfs_ros.open_vocab.clip_openvino import OpenVinoImageEncoder
+
+            encoder = OpenVinoImageEncoder(model, model_name, size, threads)
         return cls(
             model=model,
             tokenizer=tokenizer,
@@ -209,10 +238,11 @@ class ClipScorer:
             templates=tuple(templates) or ("{}",),
             device=device,
             is_random=is_random,
-            name=f"{model_name}/{tag or 'random'}",
+            name=model_name if local is not None and tag else f"{model_name}/{tag or 'random'}",
             mode=mode,
             preprocess=preprocess,
             crop_background=crop_background,
+            image_encoder=encoder,
         )
 
     # ------------------------------------------------------------------------- text
@@ -305,10 +335,13 @@ class ClipScorer:
         import torch
 
         self._check_cancel()
-        with torch.inference_mode():
-            tensor = torch.from_numpy(batch).to(self.device)
-            dtype = next(self.model.parameters()).dtype
-            feats = self.model.encode_image(tensor.to(dtype)).float().cpu().numpy()
+        if self.image_encoder is not None:
+            feats = self.image_encoder(batch)
+        else:
+            with torch.inference_mode():
+                tensor = torch.from_numpy(batch).to(self.device)
+                dtype = next(self.model.parameters()).dtype
+                feats = self.model.encode_image(tensor.to(dtype)).float().cpu().numpy()
         self.stats.encode_image_calls += 1
         self.stats.crops_encoded += len(batch)
         feats /= np.linalg.norm(feats, axis=-1, keepdims=True) + 1e-12
@@ -386,6 +419,52 @@ class ClipScorer:
         if len(index) and len(names):
             out[index] = self.image_embeddings(batch) @ text.T
         return out
+
+
+# ----------------------------------------------------------------------------- backends
+CLIP_BACKENDS = ("auto", "torch", "openvino")  # values of open_vocab.backend
+
+
+def resolve_clip_backend(backend: str, device: str, mode: str) -> str:
+    """The backend the image tower runs on: ``auto`` is openvino on the CPU in crop mode when
+    OpenVINO is installed, else torch (dense mode reads patch tokens from the torch model)."""
+    import importlib.util
+
+    if backend not in CLIP_BACKENDS:
+        raise ConfigError(
+            f"open_vocab.backend '{backend}' is not one of {', '.join(CLIP_BACKENDS)}"
+        )
+    if backend == "openvino":
+        if importlib.util.find_spec("openvino") is None:
+            raise ConfigError("open_vocab.backend openvino needs the Python package 'openvino'")
+        if not device.startswith("cpu") or mode != "crop":
+            raise ConfigError(
+                "open_vocab.backend openvino runs crop mode on the CPU only; use "
+                "open_vocab.backend:=torch (or auto)"
+            )
+        return "openvino"
+    if backend == "auto" and device.startswith("cpu") and mode == "crop":
+        return "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
+    return "torch"
+
+
+def local_model_dir(model_name: str) -> Path | None:
+    """The folder of a ``local-dir:<folder>`` model name (open_clip's own schema: the folder
+    holds ``open_clip_config.json`` and the weights), or None for an architecture name.
+
+    Raises:
+        WeightsNotFoundError: the folder or its ``open_clip_config.json`` is missing.
+    """
+    if not model_name.startswith(LOCAL_DIR_PREFIX):
+        return None
+    folder = Path(model_name[len(LOCAL_DIR_PREFIX) :]).expanduser()
+    if not (folder / "open_clip_config.json").is_file():
+        raise WeightsNotFoundError(
+            f"open_vocab.model '{model_name}': no open_clip_config.json in {folder} (a "
+            f"'{LOCAL_DIR_PREFIX}' folder holds the model config and "
+            f"{' or '.join(LOCAL_WEIGHT_FILES)})"
+        )
+    return folder
 
 
 # ----------------------------------------------------------------------------- dense helpers

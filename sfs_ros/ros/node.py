@@ -10,7 +10,11 @@ accounted for as processed or dropped with a reason.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import logging
+import os
+import re
 import signal
 import sys
 import threading
@@ -32,6 +36,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from sfs_ros import render
+from sfs_ros.labels import LegendFullError
 from sfs_ros.msg import ClassInfo, ClassLegend
 from sfs_ros.params import PARAMS, ConfigError
 from sfs_ros.pipeline import Pipeline, SegmentationResult
@@ -41,16 +46,27 @@ from sfs_ros.ros.conversions import (
     image_msg_to_rgb,
     to_image_msg,
 )
-from sfs_ros.ros.diagnostics import STALE_AFTER_S, CameraMonitor, camera_status
-from sfs_ros.ros.frame_slot import DropLogLimiter, FrameSlots
-from sfs_ros.ros.qos import IMAGE_OUT_QOS, INPUT_QOS, LEGEND_QOS
+from sfs_ros.ros.diagnostics import CameraMonitor, camera_status, hardware_id
+from sfs_ros.ros.frame_slot import SUPERSEDED, DropLogLimiter, FrameSlots
+from sfs_ros.ros.legend_image import draw_legend
+from sfs_ros.ros.qos import (
+    AUTO,
+    IMAGE_OUT_QOS,
+    INPUT_QOS,
+    LEGEND_QOS,
+    describe,
+    match_publishers,
+    same_policies,
+)
 from sfs_ros.ros.ros_params import (
+    ALL_PARAMS,
     CameraSpec,
     LiveSettings,
     camera_specs,
     declare_parameters,
     on_set_parameters_callback,
 )
+from sfs_ros.ros.waiting import TopicGraph, waiting_hint
 from sfs_ros.runtime import LOG
 from sfs_ros.weights import WeightsNotFoundError
 
@@ -58,9 +74,13 @@ NODE_NAME = "sfs"
 DIAGNOSTICS_PERIOD_S = 1.0
 WAITING_LOG_PERIOD_S = 5.0
 DROP_LOG_PERIOD_S = 5.0
-WORKER_JOIN_S = 1.5
-STARTUP_ERRORS = (ValueError, WeightsNotFoundError, ParameterException)
+QOS_MATCH_PERIOD_S = 1.0
+SHUTDOWN_GRACE_S = 2.0
+"""How long close() waits for an in-flight frame and the CLIP thread before abandoning them."""
+STARTUP_ERRORS = (ValueError, WeightsNotFoundError, ParameterException, LegendFullError)
 """Errors that mean "this configuration cannot start": one fatal line, exit code 1."""
+ROS_OWN_PARAMS = ("use_sim_time", "start_type_description_service")
+"""Parameters rclpy declares itself (not unknown when found in a params file)."""
 
 USAGE = """\
 usage: python -m sfs_ros.node --ros-args [-r __ns:=/sfs] [--params-file FILE] [-p NAME:=VALUE ...]
@@ -116,6 +136,9 @@ class _Camera:
     overlay: Any = None
     instances: Any = None
     legend: Any = None
+    legend_image: Any = None
+    input_qos: Any = None  # the QoSProfile of the current subscription
+    input_topic: str = ""  # resolved input topic
     monitor: CameraMonitor = field(default_factory=CameraMonitor)
     legend_key: tuple[int, str] | None = None
     size: tuple[int, int] | None = None
@@ -125,7 +148,7 @@ class _Camera:
     @property
     def topic(self) -> str:
         """Resolved input topic."""
-        return self.subscription.topic_name if self.subscription else self.spec.input_topic
+        return self.input_topic or self.spec.input_topic
 
 
 class SfsNode(Node):
@@ -168,6 +191,7 @@ class SfsNode(Node):
         """
         values = declare_parameters(self)
         self.config = {p.name: values[p.name] for p in PARAMS}
+        self._warn_unknown_parameters()
         specs = camera_specs(
             values["cameras"], values["image_topics"], self.config["input_transport"]
         )
@@ -175,36 +199,38 @@ class SfsNode(Node):
         self._settings = LiveSettings(self.config, Pipeline.LIVE_KEYS)
         self._slots = FrameSlots([s.name for s in specs])
         transport, qos_name = self.config["input_transport"], self.config["input_qos"]
-        msg_type = CompressedImage if transport == "compressed" else Image
+        self._msg_type = CompressedImage if transport == "compressed" else Image
         decode = compressed_msg_to_rgb if transport == "compressed" else image_msg_to_rgb
+        stale_s = self.config["diagnostics.stale_timeout_s"]
+        self._hardware_id = hardware_id(self.pipeline.device)
         for spec in specs:
-            cam = _Camera(spec, decode)
+            cam = _Camera(spec, decode, monitor=CameraMonitor(stale_after_s=stale_s))
             cam.semantic = self.create_publisher(Image, spec.output("semantic"), IMAGE_OUT_QOS)
             cam.color = self.create_publisher(Image, spec.output("semantic_color"), IMAGE_OUT_QOS)
             cam.overlay = self.create_publisher(Image, spec.output("overlay"), IMAGE_OUT_QOS)
             cam.instances = self.create_publisher(Image, spec.output("instances"), IMAGE_OUT_QOS)
+            cam.legend_image = self.create_publisher(
+                Image, spec.output("legend_image"), IMAGE_OUT_QOS
+            )
             cam.legend = self.create_publisher(ClassLegend, spec.output("legend"), LEGEND_QOS)
             # image_transport convention: remapping the base topic ('image:=/cam/image_raw')
             # also moves its '/compressed' sub-topic, so resolve the base before the suffix.
-            input_topic = self.resolve_topic_name(spec.base_topic) + spec.suffix
-            cam.subscription = self.create_subscription(
-                msg_type,
-                input_topic,
-                lambda msg, name=spec.name: self._on_image(name, msg),
-                INPUT_QOS[qos_name],
-            )
+            cam.input_topic = self.resolve_topic_name(spec.base_topic) + spec.suffix
+            self._subscribe(cam, self._input_profile(cam))
             cam.info = {
                 "input_topic": cam.topic,
                 "input_transport": transport,
-                "input_qos": qos_name,
+                "input_qos": self._qos_text(cam),
                 "output_topic": cam.semantic.topic_name,
                 "device": self.pipeline.device,
-                "backend": self.config["backend"],
+                "backend": self.pipeline.backend,
             }
             self._cameras[spec.name] = cam
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         self._waiting_timer = self.create_timer(WAITING_LOG_PERIOD_S, self._log_waiting)
+        if qos_name == AUTO:
+            self.create_timer(QOS_MATCH_PERIOD_S, self._rematch_inputs)
         self.add_on_set_parameters_callback(
             on_set_parameters_callback(self._settings.set, self._check_live)
         )
@@ -213,12 +239,72 @@ class SfsNode(Node):
             self._publish_legend(cam, header)
         self.get_logger().info(
             f"ready: {len(specs)} camera(s), {len(self.pipeline.registry)} classes "
-            f"({self.pipeline.registry.vocabulary_name}), device {self.pipeline.device}, "
-            f"backend {self.config['backend']}"
+            f"({self.pipeline.registry.vocabulary_name}), device {self.pipeline.device} "
+            f"({self._hardware_id}), backend {self.pipeline.backend}"
         )
         self._log_waiting()
         self._worker = threading.Thread(target=self._work, name="sfs-worker", daemon=True)
         self._worker.start()
+
+    def _warn_unknown_parameters(self) -> None:
+        """One warning per parameter given to the node (params file, ``-p``) that it does not
+        know: rclpy ignores those silently, so a typo would otherwise go unnoticed."""
+        known = {p.name for p in ALL_PARAMS} | set(ROS_OWN_PARAMS)
+        given = getattr(self, "_parameter_overrides", {}) or {}
+        for name in sorted(given):
+            if name in known or name.startswith("qos_overrides."):
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            self.get_logger().warning(
+                f"unknown parameter '{name}' (params file or -p) is ignored{hint}"
+            )
+
+    # ------------------------------------------------------------------------ input QoS
+    def _input_profile(self, cam: _Camera) -> Any:
+        """The QoS to subscribe with: the fixed choice, or (auto) one matching the publishers."""
+        name = self.config["input_qos"]
+        if name != AUTO:
+            return INPUT_QOS[name]
+        return match_publishers(self._publisher_qos(cam))
+
+    def _publisher_qos(self, cam: _Camera) -> list[Any]:
+        infos = self.get_publishers_info_by_topic(cam.input_topic)
+        own = self.get_fully_qualified_name()
+        return [
+            i.qos_profile for i in infos if f"{i.node_namespace.rstrip('/')}/{i.node_name}" != own
+        ]
+
+    def _qos_text(self, cam: _Camera) -> str:
+        chosen = describe(cam.input_qos)
+        name = self.config["input_qos"]
+        return f"auto: {chosen}" if name == AUTO else f"{name}: {chosen}"
+
+    def _subscribe(self, cam: _Camera, profile: Any) -> None:
+        if cam.subscription is not None:
+            self.destroy_subscription(cam.subscription)
+        cam.input_qos = profile
+        cam.subscription = self.create_subscription(
+            self._msg_type,
+            cam.input_topic,
+            lambda msg, name=cam.spec.name: self._on_image(name, msg),
+            profile,
+        )
+
+    def _rematch_inputs(self) -> None:
+        """input_qos auto: subscribe again when the publishers now call for other policies."""
+        for cam in self._cameras.values():
+            publishers = self._publisher_qos(cam)
+            profile = match_publishers(publishers)
+            if same_policies(profile, cam.input_qos):
+                continue
+            self._subscribe(cam, profile)
+            cam.info["input_qos"] = self._qos_text(cam)
+            self.get_logger().info(
+                f"input QoS on {cam.topic} now {describe(profile)} "
+                f"(auto: matches {len(publishers)} publisher(s): "
+                f"{', '.join(sorted({describe(p) for p in publishers})) or 'none'})"
+            )
 
     def _check_live(self, name: str, value: Any) -> str | None:
         """Veto live changes the loaded pipeline cannot apply (reason), else None."""
@@ -233,8 +319,10 @@ class SfsNode(Node):
 
     # ------------------------------------------------------------------------ callbacks
     def _on_image(self, camera: str, msg: Any) -> None:
-        self._cameras[camera].monitor.on_input()
-        self._slots.put(camera, msg)
+        monitor = self._cameras[camera].monitor
+        monitor.on_input()
+        if self._slots.put(camera, msg):
+            monitor.on_drop(SUPERSEDED)
 
     def _log_waiting(self) -> None:
         waiting = [
@@ -243,10 +331,37 @@ class SfsNode(Node):
         for cam in waiting:
             self.get_logger().info(
                 f"waiting for images on {cam.topic} "
-                f"({cam.info['input_transport']}, {cam.info['input_qos']})"
+                f"({cam.info['input_transport']}, {cam.info['input_qos']}): "
+                + waiting_hint(self._topic_graph(cam))
             )
         if not waiting and self._waiting_timer is not None:
             self._waiting_timer.cancel()
+
+    def _topic_graph(self, cam: _Camera) -> TopicGraph:
+        """What the ROS graph says about a camera's input topic (for the waiting hint)."""
+        transport = cam.info["input_transport"]
+        base = cam.topic[: -len(cam.spec.suffix)] if cam.spec.suffix else cam.topic
+        other = base if transport == "compressed" else base + "/compressed"
+        own = {
+            pub.topic_name
+            for c in self._cameras.values()
+            for pub in (c.semantic, c.color, c.overlay, c.instances, c.legend_image)
+        }
+        image_topics = sorted(
+            name
+            for name, types in self.get_topic_names_and_types()
+            if "sensor_msgs/msg/Image" in types and name != cam.topic and name not in own
+        )
+        return TopicGraph(
+            topic=cam.topic,
+            transport=transport,
+            qos_setting=self.config["input_qos"],
+            subscription_qos=describe(cam.input_qos),
+            publisher_qos=[describe(p) for p in self._publisher_qos(cam)],
+            other_transport_topic=other,
+            other_transport_publishers=self.count_publishers(other),
+            image_topics=image_topics,
+        )
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
@@ -257,23 +372,25 @@ class SfsNode(Node):
         open_vocab = self.pipeline.open_vocab_stats()
         if open_vocab is not None:
             info.update({f"open_vocab.{k}": _text(v) for k, v in open_vocab.items()})
+        stale_s = self.config["diagnostics.stale_timeout_s"]
         for cam in self._cameras.values():
             stats = self._slots.stats(cam.spec.name)
             array.status.append(
                 camera_status(
                     name=f"{prefix}: {cam.spec.label}",
-                    hardware_id=self.pipeline.device,
+                    hardware_id=self._hardware_id,
                     stats=stats,
                     snapshot=cam.monitor.snapshot(),
                     info={**cam.info, **info},
                     random_weights=self.pipeline.random_weights,
                     now=now,
+                    stale_after_s=stale_s,
                 )
             )
-            stale = stats.last_in is not None and now - stats.last_in > STALE_AFTER_S
+            stale = stats.last_in is not None and now - stats.last_in > stale_s
             if stale and not cam.stopped_reported:
                 self.get_logger().warning(
-                    f"no frame on {cam.topic} for more than {STALE_AFTER_S:.0f} s (camera stopped?)"
+                    f"no frame on {cam.topic} for more than {stale_s:g} s (camera stopped?)"
                 )
             cam.stopped_reported = stale
         self._diagnostics.publish(array)
@@ -293,6 +410,7 @@ class SfsNode(Node):
                 self._process(cam, msg)
             except _DroppedFrameError as drop:
                 self._slots.mark_dropped(name, drop.reason)
+                cam.monitor.on_drop(drop.reason)
                 self._report_drop(cam, drop)
             except Exception as exc:  # a bug in the node: log it, count it, keep serving
                 drop = _DroppedFrameError(
@@ -300,6 +418,7 @@ class SfsNode(Node):
                 )
                 drop.__cause__ = exc
                 self._slots.mark_dropped(name, drop.reason)
+                cam.monitor.on_drop(drop.reason)
                 self._report_drop(cam, drop)
             else:
                 self._slots.mark_processed(name)
@@ -363,17 +482,34 @@ class SfsNode(Node):
     def _publish(
         self, cam: _Camera, header: Any, rgb: np.ndarray, result: SegmentationResult
     ) -> bool:
-        """Publish one frame's outputs; False when the node is closing (nothing sent)."""
+        """Publish one frame's outputs; False when the node is closing (nothing sent).
+
+        Every call into rclpy (subscriber counts, publish) happens under ``_publish_lock`` and
+        only while the node is not closing, so :meth:`close` never destroys the node under a
+        worker that is inside rclpy.
+        """
+        with self._publish_lock:
+            if self._closing:
+                return False
+            wanted = {
+                pub: pub.get_subscription_count() > 0
+                for pub in (cam.color, cam.overlay, cam.instances, cam.legend_image)
+            }
         outputs = [(cam.semantic, to_image_msg(result.label_map, "mono16", header))]
-        if cam.color.get_subscription_count() > 0:
+        if wanted[cam.color]:
             color = render.colorize(result.label_map, self._color_lut())
             outputs.append((cam.color, to_image_msg(color, "rgb8", header)))
-        if cam.overlay.get_subscription_count() > 0:
+        if wanted[cam.overlay]:
             alpha = self._settings.get("overlay_alpha")
             blended = render.overlay(rgb, result.label_map, self._color_lut(), alpha)
             outputs.append((cam.overlay, to_image_msg(blended, "rgb8", header)))
-        if cam.instances.get_subscription_count() > 0:
+        if wanted[cam.instances]:
             outputs.append((cam.instances, to_image_msg(result.instance_map, "mono16", header)))
+        if wanted[cam.legend_image]:
+            present = set(np.unique(result.label_map).tolist())
+            entries = [e for e in self.pipeline.registry.entries() if e.id in present]
+            swatches = draw_legend([(e.id, e.name, e.color) for e in entries])
+            outputs.append((cam.legend_image, to_image_msg(swatches, "rgb8", header)))
         with self._publish_lock:
             if self._closing:
                 return False
@@ -382,10 +518,11 @@ class SfsNode(Node):
                 self._publish_legend(cam, header)
             for publisher, out in outputs:
                 publisher.publish(out)
+            now_ns = self.get_clock().now().nanoseconds
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         latency = None
         if stamp_ns > 0:
-            latency = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
+            latency = (now_ns - stamp_ns) / 1e9
         cam.monitor.on_output(latency, result.timings)
         return True
 
@@ -415,27 +552,47 @@ class SfsNode(Node):
             self.get_logger().debug("".join(traceback.format_exception(drop.__cause__)))
 
     # ------------------------------------------------------------------------ shutdown
-    def close(self) -> None:
-        """Stop the worker (joined), detach the log bridge and destroy the node (idempotent)."""
+    def close(self, grace_s: float = SHUTDOWN_GRACE_S) -> bool:
+        """Stop the worker and the pipeline's threads, detach the log bridge, destroy the node.
+
+        An in-flight frame gets ``grace_s`` seconds to finish (its outputs are not published
+        once closing); the open-vocabulary thread is stopped in the same time. Returns True
+        when every thread ended, False when one is still busy inside a model call: the caller
+        must then end the process without interpreter finalization (:func:`main` does), since
+        finalization would stop that thread inside C++ code and abort the process. Idempotent.
+        """
         if self._closed:
-            return
+            return True
         self._closed = True
+        deadline = time.monotonic() + grace_s
         with self._publish_lock:
             self._closing = True
         if self._slots is not None:
             self._slots.close()
+        finished = True
         if self._worker is not None:
-            self._worker.join(WORKER_JOIN_S)
+            self._worker.join(max(0.0, deadline - time.monotonic()))
             if self._worker.is_alive():
+                finished = False
                 self.get_logger().warning(
-                    f"worker still busy with a frame after {WORKER_JOIN_S} s; not waiting"
+                    f"abandoning the frame in progress (still busy after {grace_s:g} s)"
                 )
-        if self.pipeline is not None:
-            self.pipeline.close()
+        if self.pipeline is not None and finished:
+            closer = threading.Thread(target=self.pipeline.close, name="sfs-close", daemon=True)
+            closer.start()
+            closer.join(max(0.0, deadline - time.monotonic()))
+            if closer.is_alive():
+                finished = False
+                self.get_logger().warning(
+                    f"abandoning the open-vocabulary pass in progress (still busy after "
+                    f"{grace_s:g} s)"
+                )
         LOG.removeHandler(self._log_handler)
         LOG.propagate, level = self._log_saved
         LOG.setLevel(level)
-        self.destroy_node()
+        if finished:
+            self.destroy_node()
+        return finished
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -456,11 +613,28 @@ def _release_accelerator_memory() -> bool:
     return True
 
 
+_TYPE_MISMATCH = re.compile(
+    r"Trying to set parameter '(?P<name>[^']+)' to '(?P<value>[^']*)' of type '(?P<got>\w+)', "
+    r"expecting type '(?P<want>\w+)'"
+)
+
+
 def _startup_message(exc: BaseException) -> str:
-    """The fatal start-up line for ``exc``, with a hint for the usual ``-p x:=1`` mistake."""
+    """The fatal start-up line for ``exc``, with a hint for the usual ``-p x:=1`` mistakes."""
     text = str(exc)
-    if isinstance(exc, InvalidParameterTypeException) and "'DOUBLE'" in text:
-        text += " (write floating-point values with a decimal point, e.g. 1.0)"
+    mismatch = _TYPE_MISMATCH.search(text)
+    if isinstance(exc, InvalidParameterTypeException) and mismatch:
+        name, value = mismatch["name"], mismatch["value"]
+        got, want = mismatch["got"], mismatch["want"]
+        if want == "INTEGER" and got == "DOUBLE":
+            whole = value.split(".")[0] or "0"
+            text += f" (write integers without a decimal point, e.g. {name}:={whole})"
+        elif want == "DOUBLE" and got == "INTEGER":
+            text += f" (write floating-point values with a decimal point, e.g. {name}:={value}.0)"
+        elif want == "STRING":
+            text += f" (quote the value to pass it as a string, e.g. {name}:=\"'{value}'\")"
+    elif not isinstance(exc, STARTUP_ERRORS):
+        text = f"{type(exc).__name__}: {text}"
     return text
 
 
@@ -504,32 +678,58 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     node: SfsNode | None = None
     executor: SingleThreadedExecutor | None = None
+    code = 0
     try:
         node = SfsNode()
         try:
             node.setup()
-        except STARTUP_ERRORS as exc:
+        except _Interrupted:
+            raise
+        except Exception as exc:  # every start-up failure: one fatal line, exit code 1
             node.get_logger().fatal(f"cannot start: {_startup_message(exc)}")
             node.get_logger().debug(traceback.format_exc())
-            return 1
+            code = 1
+            return code
         spinning = True
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
         node.get_logger().info("shutting down")
-        return 0
+        return code
     except (_Interrupted, ExternalShutdownException):
-        return 0
+        return code
     finally:
         spinning = True  # a second signal during clean-up only sets the event
         if executor is not None:
             executor.shutdown(timeout_sec=0.5)
-        if node is not None:
-            node.close()
+        finished = node.close() if node is not None else True
         rclpy.try_shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if not finished or _busy_threads():
+            _exit_now(code)
+
+
+def _busy_threads() -> list[str]:
+    """Names of the Python threads still running besides this one."""
+    current = threading.current_thread()
+    return [t.name for t in threading.enumerate() if t is not current and t.is_alive()]
+
+
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` while a thread is still inside a model call.
+
+    Interpreter finalization would stop such a thread where it next touches Python, from
+    inside C++ (torch, rclpy), which aborts the process ("terminate called without an active
+    exception", exit 134). The node is already shut down and its outputs are flushed, so the
+    process ends here, without finalization.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

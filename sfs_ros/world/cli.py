@@ -1,0 +1,287 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""``sfs-world``: generate tiny-world data, train its models, measure the pipeline on it.
+
+::
+
+    sfs-world generate --seed S --frames N --out DIR [--sequence [--step PX]] [--size HxW]
+    sfs-world train [--out DIR] [--only PART ...] [--retrain]
+    sfs-world eval --seed S --frames N [--models DIR] [--out DIR] [--set key=value ...]
+
+``generate`` writes the layout ``sfs-eval --dataset tiny-world --root DIR`` reads
+(``images/``, ``labels/``, ``instances/``). ``eval`` generates N held-out scenes from seed S,
+trains the models first if they are not cached (see :mod:`sfs_ros.world.train`), and runs the
+pipeline through its real loading paths in three configurations:
+
+* ``closed``: the closed-set model alone. The pipeline runs with ``fastsam.conf`` 1.0, so
+  FastSAM keeps no mask and every pixel keeps the closed-set class (at the pipeline's working
+  resolution, like the other two);
+* ``sfs``: FastSAM masks + closed-set vote (the paper's closed-set mode), at the configured
+  ``fastsam.conf`` (default 0.4);
+* ``open``: ``sfs`` plus the open-vocabulary branch (the tiny CLIP, the open-only class names
+  as ``open_vocab.vocabulary``), run inline on every frame as ``sfs-segment`` does.
+
+It prints one line per configuration and, as its last line,
+``closed_miou=x sfs_miou=y open_miou=z boundary_f=w`` (fractions; ``boundary_f`` is the
+boundary F-score of ``sfs``, tolerance 3 px, see :mod:`sfs_ros.evaluation.boundary`), and
+writes ``tiny_world_eval.json`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from sfs_ros.world.classes import CLASS_NAMES, GENERATOR_VERSION, OPEN_ONLY_NAMES
+
+__all__ = ["evaluate_world", "main", "write_dataset"]
+
+#: Default world seed of ``sfs-world eval`` (training uses 1, training metrics 2).
+EVAL_SEED = 1000
+BOUNDARY_TOLERANCE_PX = 3.0
+
+
+def write_dataset(
+    out: Path,
+    seed: int,
+    frames: int,
+    size: tuple[int, int] | None = None,
+    *,
+    sequence: bool = False,
+    step: int = 8,
+) -> Path:
+    """Write ``frames`` scenes of world ``seed`` in the tiny-world dataset layout.
+
+    Files: ``out/images/<stem>.png`` (RGB), ``out/labels/<stem>.png`` (uint8 class index),
+    ``out/instances/<stem>.png`` (uint16 instance id), with ``<stem>`` =
+    ``tw<seed>_<frame:06d>``. ``sequence`` pans one wide scene (``step`` pixels a frame)
+    instead of drawing independent scenes.
+
+    Raises:
+        FileExistsError: ``out`` already holds images (nothing is overwritten).
+    """
+    from sfs_ros.world.scene import DEFAULT_SIZE, generate_scene, generate_sequence
+
+    size = size or DEFAULT_SIZE
+    if (out / "images").is_dir() and any((out / "images").iterdir()):
+        raise FileExistsError(f"{out / 'images'} is not empty; choose another --out")
+    for sub in ("images", "labels", "instances"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    if sequence:
+        scenes = generate_sequence(seed, frames, size, step=step)
+    else:
+        scenes = (generate_scene(seed, i, size) for i in range(frames))
+    for i, scene in enumerate(scenes):
+        stem = f"tw{seed}_{i:06d}"
+        cv2.imwrite(str(out / "images" / f"{stem}.png"), scene.rgb[:, :, ::-1])
+        cv2.imwrite(str(out / "labels" / f"{stem}.png"), scene.semantic)
+        cv2.imwrite(str(out / "instances" / f"{stem}.png"), scene.instances)
+    return out
+
+
+class _RecordingPredictor:
+    """A pipeline predictor that keeps every label map it returns (for the boundary score)."""
+
+    needs_rgb = True
+    timing_what = "model inference (Pipeline.process)"
+
+    def __init__(self, pipeline: Any) -> None:
+        from sfs_ros.evaluation.cli import PipelinePredictor
+
+        self.inner = PipelinePredictor(pipeline)
+        self.random_weights = self.inner.random_weights
+        self.labels: dict[str, np.ndarray] = {}
+        self.last_timings: dict[str, float] | None = None
+
+    def __call__(self, stem: str, rgb: np.ndarray | None) -> np.ndarray:
+        label = self.inner(stem, rgb)
+        self.last_timings = self.inner.last_timings
+        self.labels[stem] = label
+        return label
+
+    def legend(self) -> Mapping[str, Any]:
+        return self.inner.legend()
+
+
+def _score(dataset: Any, predictor: _RecordingPredictor, name: str) -> dict[str, Any]:
+    """mIoU / aAcc / per-class IoU (sfs-eval's definitions) and the boundary F-score."""
+    from sfs_ros.evaluation.boundary import BoundaryScore
+    from sfs_ros.evaluation.cli import evaluate
+
+    result = evaluate(dataset, predictor, progress=True, source={"mode": name})
+    boundary = BoundaryScore(BOUNDARY_TOLERANCE_PX)
+    for sample in dataset.samples:
+        pred = result.mapping.apply(predictor.labels[sample.stem])
+        boundary.update(pred, dataset.load_gt(sample))
+    m = result.metrics
+    per_class = {n: _round(v) for n, v in zip(CLASS_NAMES, m.iou.tolist(), strict=True)}
+    ms = [sum(v for k, v in t.items() if k != "total") for t in result.stage_ms.values()]
+    closed = [i for i, n in enumerate(CLASS_NAMES) if n not in OPEN_ONLY_NAMES]
+    closed_iou = m.iou[closed]
+    return {
+        "miou": _round(m.miou),
+        "miou_closed_set_classes": _round(
+            float(np.nanmean(closed_iou)) if not np.all(np.isnan(closed_iou)) else math.nan
+        ),
+        "aacc": _round(m.aacc),
+        "boundary_f": _round(boundary.f_score),
+        "boundary_precision": _round(boundary.precision),
+        "boundary_recall": _round(boundary.recall),
+        "iou": per_class,
+        "median_ms_per_frame": _round(float(np.median(ms))) if ms else None,
+        "random_weights": list(predictor.random_weights),
+    }
+
+
+def _round(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def evaluate_world(
+    seed: int,
+    frames: int,
+    out: Path,
+    models_dir: Path | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """Run the three configurations (see the module docstring) on held-out scenes.
+
+    Returns:
+        ``{"closed": scores, "sfs": scores, "open": scores}`` where scores hold ``miou``,
+        ``aacc``, ``boundary_f`` (+ precision, recall), per-class ``iou`` and timings.
+    """
+    from sfs_ros.evaluation.datasets import open_dataset
+    from sfs_ros.params import load_config, parse_override
+    from sfs_ros.pipeline import Pipeline
+    from sfs_ros.world.train import ensure_models
+
+    models = ensure_models(root=models_dir)
+    data = out / f"tiny-world-v{GENERATOR_VERSION}-seed{seed}-n{frames}"
+    if len(list((data / "labels").glob("*.png"))) != frames:  # else: same scenes, reused
+        shutil.rmtree(data, ignore_errors=True)
+        write_dataset(data, seed, frames)
+    dataset = open_dataset("tiny-world", data)
+    user = dict(parse_override(o) for o in overrides)
+    base = {"device": "cpu", **models.overrides(), **user}
+    scores: dict[str, dict[str, Any]] = {}
+    pipeline = Pipeline.from_config(load_config(None, base))
+    try:
+        conf = pipeline.mask_generator.conf
+        pipeline.update("fastsam.conf", 1.0)  # no mask clears 1.0: the closed-set map alone
+        scores["closed"] = _score(dataset, _RecordingPredictor(pipeline), "closed")
+        pipeline.update("fastsam.conf", conf)
+        scores["sfs"] = _score(dataset, _RecordingPredictor(pipeline), "sfs")
+    finally:
+        pipeline.close()
+    open_cfg = {**base, **models.overrides(open_vocab=True), **user}
+    pipeline = Pipeline.from_config(load_config(None, open_cfg))
+    pipeline.open_vocab_sync = True
+    try:
+        scores["open"] = _score(dataset, _RecordingPredictor(pipeline), "open")
+    finally:
+        pipeline.close()
+    report = {
+        "seed": seed,
+        "frames": frames,
+        "models": str(models.root),
+        "model_metrics": {k: v.get("metrics") for k, v in models.metrics().items()},
+        "overrides": list(overrides),
+        "open_only_classes": list(OPEN_ONLY_NAMES),
+        "boundary_tolerance_px": BOUNDARY_TOLERANCE_PX,
+        "scores": scores,
+    }
+    (out / "tiny_world_eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    return scores
+
+
+def summary_line(scores: Mapping[str, Mapping[str, Any]]) -> str:
+    """``closed_miou=x sfs_miou=y open_miou=z boundary_f=w`` (fractions, 4 decimals)."""
+
+    def fmt(value: Any) -> str:
+        return "nan" if value is None else f"{value:.4f}"
+
+    return (
+        f"closed_miou={fmt(scores['closed']['miou'])} sfs_miou={fmt(scores['sfs']['miou'])} "
+        f"open_miou={fmt(scores['open']['miou'])} boundary_f={fmt(scores['sfs']['boundary_f'])}"
+    )
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 480x640, got {text!r}") from None
+    return h, w
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sfs-world`` argument parser (``train`` arguments are parsed by its own module)."""
+    parser = argparse.ArgumentParser(prog="sfs-world", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="write tiny-world scenes + ground truth")
+    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--frames", type=int, required=True)
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--size", type=_size, default=None, help="HxW (default 480x640)")
+    gen.add_argument("--sequence", action="store_true", help="a panning camera over one scene")
+    gen.add_argument("--step", type=int, default=8, help="pan per frame in pixels")
+    sub.add_parser("train", help="train the models (see sfs-world train --help)", add_help=False)
+    ev = sub.add_parser("eval", help="closed set vs SFS vs SFS + open vocabulary on new scenes")
+    ev.add_argument("--seed", type=int, default=EVAL_SEED)
+    ev.add_argument("--frames", type=int, default=20)
+    ev.add_argument("--models", type=Path, default=None, help="models folder (default: cache)")
+    ev.add_argument("--out", type=Path, default=Path("tiny_world_eval"))
+    ev.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``sfs-world``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        from sfs_ros.world import train
+
+        return train.main(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "generate":
+        if args.frames < 1:
+            print("sfs-world: error: --frames must be >= 1", file=sys.stderr)
+            return 2
+        try:
+            out = write_dataset(
+                args.out, args.seed, args.frames, args.size, sequence=args.sequence, step=args.step
+            )
+        except (FileExistsError, ValueError) as exc:
+            print(f"sfs-world: error: {exc}", file=sys.stderr)
+            return 2
+        print(out)
+        return 0
+    from sfs_ros.world.train import TRAIN_SEED, VAL_SEED
+
+    if args.seed in (TRAIN_SEED, VAL_SEED):
+        print(
+            f"sfs-world: warning: seed {args.seed} is a training seed; the scores are not held-out",
+            file=sys.stderr,
+        )
+    scores = evaluate_world(args.seed, args.frames, args.out, args.models, args.overrides)
+    for name, s in scores.items():
+        open_iou = {n: s["iou"].get(n) for n in OPEN_ONLY_NAMES}
+        print(
+            f"{name:6s} mIoU={s['miou']} (closed-set classes {s['miou_closed_set_classes']}) "
+            f"aAcc={s['aacc']} boundary_f={s['boundary_f']} "
+            f"open-only IoU={open_iou} ms/frame={s['median_ms_per_frame']}"
+        )
+    print(summary_line(scores), flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Label QUALITY of the pipeline with trained tiny-world models, at the shipped defaults.
+
+The models (YOLOv8n-seg as FastSAM, a small SegFormer, a tiny CLIP) were trained here with
+``python -m sfs_ros.world.train`` and are loaded through the real loading paths
+(``fastsam.model: <path>.pt``, ``closed_set.model: <save_pretrained dir>``, ``open_vocab.model:
+local-dir:<folder>``); see test/fixtures/tiny_world/README.md. Everything else is at its
+default (``fastsam.conf`` 0.4, ``closed_set.min_purity`` 0.5). The scenes are held out (seeds
+other than the training and validation seeds 1 and 2). These assertions fail when the voting,
+the resizing of label maps or the RGB channel order breaks: each of those turns the trained
+models' labels into wrong ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sfs_ros.evaluation.mapping import build_mapping
+from sfs_ros.world import CLOSED_SET_NAMES, OPEN_ONLY_NAMES, class_index, generate_scene
+from sfs_ros.world.classes import OBJECT_NAMES, tiny_world_vocabulary
+from sfs_ros.world.scene import Scene
+from sfs_ros.world.train import MODEL_PARTS, TinyWorldModels
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tiny_world"
+CLOSED_OBJECTS = [n for n in OBJECT_NAMES if n in CLOSED_SET_NAMES]
+
+
+@pytest.fixture(scope="session")
+def tiny_world_models() -> TinyWorldModels:
+    """The committed trained models (skipped, with the command to make them, when stale)."""
+    models = TinyWorldModels(FIXTURES)
+    stale = [p for p in MODEL_PARTS if not models.has(p)]
+    if stale:
+        pytest.skip(
+            f"tiny-world models {stale} missing or trained with another recipe in {FIXTURES}; "
+            f"run: python -m sfs_ros.world.train --out {FIXTURES}"
+        )
+    return models
+
+
+def _pipeline(models: TinyWorldModels, open_vocab: bool) -> object:
+    from sfs_ros.params import load_config
+    from sfs_ros.pipeline import Pipeline
+
+    config = load_config(None, {"device": "cpu", "num_threads": 2, **models.overrides(open_vocab)})
+    pipeline = Pipeline.from_config(config)
+    pipeline.open_vocab_sync = True  # CLIP on every frame, as sfs-segment runs it
+    return pipeline
+
+
+@pytest.fixture(scope="module")
+def sfs(tiny_world_models: TinyWorldModels) -> Iterator[object]:
+    """The pipeline at its defaults (open vocabulary off) with the trained models."""
+    pipeline = _pipeline(tiny_world_models, open_vocab=False)
+    yield pipeline
+    pipeline.close()
+
+
+@pytest.fixture(scope="module")
+def sfs_open(tiny_world_models: TinyWorldModels) -> Iterator[object]:
+    """The same with the open-vocabulary branch on (tiny CLIP, open-only names)."""
+    pipeline = _pipeline(tiny_world_models, open_vocab=True)
+    yield pipeline
+    pipeline.close()
+
+
+def _labels(pipeline: object, scene: Scene) -> np.ndarray:
+    """The pipeline's label map for ``scene`` as tiny-world class indices (255 = no class)."""
+    result = pipeline.process(scene.rgb)
+    mapping = build_mapping(pipeline.legend_dict(), tiny_world_vocabulary(), "tiny-world")
+    labels = mapping.apply(result.label_map)
+    assert labels.shape == scene.semantic.shape
+    return labels
+
+
+def _iou(pred: np.ndarray, gt: np.ndarray, cls: int) -> float:
+    p, g = pred == cls, gt == cls
+    return float((p & g).sum() / max((p | g).sum(), 1))
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_planted_scene_mostly_right(sfs: object, index: int) -> None:
+    """Four closed-set objects on a random background: >= 85 % of the pixels are right."""
+    scene = generate_scene(4100, index, objects=4, classes=CLOSED_OBJECTS)
+    pred = _labels(sfs, scene)
+    assert (pred == scene.semantic).mean() >= 0.85
+
+
+def test_empty_scene_is_background(sfs: object) -> None:
+    """No objects: floor, wall and sky, and (nearly) no object class anywhere."""
+    scene = generate_scene(4200, 0, objects=False)
+    pred = _labels(sfs, scene)
+    assert (pred == scene.semantic).mean() >= 0.9
+    objects = np.isin(pred, [class_index(n) for n in OBJECT_NAMES])
+    assert objects.mean() < 0.02
+
+
+# Known weakness of the committed models (docs/tiny_world.md): the 12-epoch YOLOv8n-seg finds
+# no mask above conf 0.4 on most kites, so CLIP never sees them.
+_WEAK_KITE = pytest.mark.xfail(reason="no FastSAM mask on kites at conf 0.4", strict=False)
+
+
+@pytest.mark.parametrize("name", CLOSED_OBJECTS)
+def test_single_object_found_and_named(sfs: object, name: str) -> None:
+    """One object of a closed-set class alone: its pixels carry its class (mean IoU over four
+    scenes >= 0.55)."""
+    ious = []
+    for index in range(4):
+        scene = generate_scene(4300 + CLOSED_OBJECTS.index(name), index, objects=1, classes=[name])
+        ious.append(_iou(_labels(sfs, scene), scene.semantic, class_index(name)))
+    assert np.mean(ious) >= 0.55, ious
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=_WEAK_KITE) if n == "kite" else n for n in OPEN_ONLY_NAMES]
+)
+def test_object_unknown_to_the_closed_set(sfs: object, sfs_open: object, name: str) -> None:
+    """An object the closed set does not know: without open vocabulary its name appears
+    nowhere; with it, the tiny CLIP names it (IoU >= 0.5)."""
+    scene = generate_scene(4400, OPEN_ONLY_NAMES.index(name), objects=1, classes=[name])
+    cls = class_index(name)
+    assert not (_labels(sfs, scene) == cls).any()
+    assert _iou(_labels(sfs_open, scene), scene.semantic, cls) >= 0.5
+
+
+def test_world_eval_command_prints_the_summary_last(
+    tiny_world_models: TinyWorldModels, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``sfs-world eval`` on two held-out scenes: three configurations, one summary line."""
+    import json
+    import re
+
+    from sfs_ros.world.cli import main
+
+    code = main(
+        [
+            "eval",
+            "--seed",
+            "4500",
+            "--frames",
+            "2",
+            "--models",
+            str(FIXTURES),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"closed_miou=(\S+) sfs_miou=(\S+) open_miou=(\S+) boundary_f=(\S+)", last)
+    assert match, last
+    values = [float(v) for v in match.groups()]
+    assert all(0.0 < v <= 1.0 for v in values)
+    report = json.loads((tmp_path / "tiny_world_eval.json").read_text())
+    assert set(report["scores"]) == {"closed", "sfs", "open"}
+    assert report["scores"]["sfs"]["miou"] == pytest.approx(values[1], abs=1e-4)
+    # the closed-set configurations cannot name the open-only classes; only "open" can
+    for cls in OPEN_ONLY_NAMES:
+        assert report["scores"]["closed"]["iou"][cls] in (0.0, None)
+        assert report["scores"]["sfs"]["iou"][cls] in (0.0, None)
