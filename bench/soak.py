@@ -109,7 +109,10 @@ def main() -> int:
     node_cmd = [sys.executable, "-m", "sfs_ros.node", "--ros-args", "-r", "__ns:=/sfs"]
     node_cmd += ["--params-file", str(params), "-p", f"fastsam.imgsz:={args.imgsz}"]
     node_cmd += ["-p", "input_qos:=reliable"]
-    node = subprocess.Popen(node_cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    # argv is this interpreter plus fixed options and integers parsed by argparse; no shell
+    node = subprocess.Popen(  # noqa: S603
+        node_cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+    )
 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray

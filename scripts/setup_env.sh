@@ -78,6 +78,8 @@ if [ "$(cat "$STAMPS/msg" 2>/dev/null)" != "$msg_hash" ] || [ ! -d "$build_dir" 
   echo "$msg_hash" >"$STAMPS/msg"
 fi
 # Always re-install (seconds): keeps the venv's copy of sfs_ros/, launch/ and config/ current.
+# The old copy of the hand-written modules goes first, so removed ones cannot linger.
+bash "$ROOT/scripts/clean_installed_package.sh" "$VENV"/lib/python*/site-packages/sfs_ros
 cmake --install "$build_dir" >"$STAMPS/install.log" 2>&1 \
   || { tail -n 30 "$STAMPS/install.log" >&2; log "cmake install failed"; exit 1; }
 # Console scripts (sfs-segment, sfs-eval, sfs-bench) for the venv.

@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sfs_ros.params import ConfigError
+from sfs_ros.errors import (
+    ConfigError,
+    LegendFullError,  # re-exported: defined with the other errors
+)
 from sfs_ros.vocabularies import Vocabulary, distinct_colors, normalize_class_name
 
 UNIDENTIFIED = 0
@@ -28,10 +31,6 @@ class ClassEntry:
     name: str
     color: tuple[int, int, int]
     source: int
-
-
-class LegendFullError(RuntimeError):
-    """The registry reached its capacity (``max_classes``)."""
 
 
 class LabelRegistry:
@@ -66,10 +65,6 @@ class LabelRegistry:
     def closed_set_lut(self, model_index: int = 0) -> np.ndarray:
         """uint16 array mapping closed-set model ``model_index``'s output index → label id."""
         return self._luts[model_index]
-
-    def id_of(self, name: str) -> int | None:
-        """Label id of a class name (normalised), or None."""
-        return self._by_name.get(normalize_class_name(name))
 
     def entries(self) -> list[ClassEntry]:
         """A snapshot of all classes, id 0 first, in id order."""

@@ -19,9 +19,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A parameter value or config file is invalid; the message says which and why."""
+from sfs_ros.errors import ConfigError  # re-exported: defined with the other errors
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ class SegmentationResult:
         masks: the FastSAM masks (working resolution) with boxes (xyxy, input pixels) and scores.
         mask_labels: (N,) uint16 final label of each mask.
         closed_labels: (N,) label ids voted by the closed set; purity: (N,) their vote share.
-        legend_revision: registry revision the ids refer to.
         timings: milliseconds per stage plus ``total``.
         open_vocab: the open-vocabulary scores fused into this frame (None when the branch is
             off); labels come from the mask tracks, computed on this or an earlier frame.
@@ -55,7 +54,6 @@ class SegmentationResult:
     mask_labels: np.ndarray
     closed_labels: np.ndarray
     purity: np.ndarray
-    legend_revision: int
     timings: dict[str, float] = field(default_factory=dict)
     open_vocab: fusion.OpenVocabScores | None = None
     _instance_map: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -350,7 +348,6 @@ class Pipeline:
                 mask_labels,
                 best.labels.astype(np.uint16),
                 best.purity,
-                self.registry.revision,
                 clock.total(),
                 open_scores,
             )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 
+from sfs_ros.errors import ConfigError
+
 LOG = logging.getLogger("sfs_ros")
 
 
@@ -60,6 +62,9 @@ def select_device(spec: str = "auto", half: bool = False) -> DeviceChoice:
     ``auto`` takes the first CUDA device when there is one, else the CPU (never an error).
     An explicit CUDA device that does not exist is an error naming what is available, rather
     than a crash later inside a model. Half precision is only used on CUDA.
+
+    Raises:
+        ConfigError: ``spec`` is not a device name, or names a CUDA device that is not there.
     """
     import torch
 
@@ -77,15 +82,15 @@ def select_device(spec: str = "auto", half: bool = False) -> DeviceChoice:
             try:
                 index = int(spec.split(":", 1)[1])
             except ValueError as exc:
-                raise ValueError(f"device '{spec}': expected cuda:N with an integer N") from exc
+                raise ConfigError(f"device '{spec}': expected cuda:N with an integer N") from exc
         count = torch.cuda.device_count() if cuda_ok else 0
         if index >= count:
-            raise ValueError(
+            raise ConfigError(
                 f"device '{spec}' requested but {count} CUDA device(s) are available; "
                 "use device:=auto to fall back to the CPU"
             )
         return DeviceChoice(f"cuda:{index}", half, "requested")
-    raise ValueError(f"device '{spec}': expected auto, cpu, cuda or cuda:N")
+    raise ConfigError(f"device '{spec}': expected auto, cpu, cuda or cuda:N")
 
 
 def set_torch_threads(num_threads: int | None) -> int:

@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sfs_ros.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_rgb
+
 __all__ = [
     "SAMPLE_NAMES",
     "SOURCE_SAMPLES",
@@ -38,9 +40,6 @@ SOURCE_SAMPLES = "samples"
 """``source`` value: pan across the bundled sample photos."""
 SOURCE_SYNTHETIC = "synthetic"
 """``source`` value: pan across :func:`synthetic_scene` (no files needed)."""
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
 # Panning: the window covers this share of the largest crop of the output's aspect ratio
 # that fits the image, and crosses the image in this many frames (one way).
@@ -81,18 +80,6 @@ def sample_image_paths() -> list[Path]:
     if missing:
         raise SamplesNotFoundError(f"sample images missing: {', '.join(missing)}. {hint}")
     return paths
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as RGB uint8 (grey and 16-bit images converted).
-
-    Raises:
-        ValueError: the file cannot be decoded as an image.
-    """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"'{path}' could not be decoded as an image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def sample_images() -> list[np.ndarray]:

@@ -16,6 +16,10 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from sfs_ros.errors import (  # re-exported: defined with the other errors
+    UnusableWeightsError,
+    WeightsNotFoundError,
+)
 from sfs_ros.runtime import LOG, import_ultralytics
 
 RANDOM_WEIGHTS_BANNER = (
@@ -34,10 +38,6 @@ _SEGFORMER_VARIANTS = {
     "b4": ([64, 128, 320, 512], [3, 8, 27, 3], 768),
     "b5": ([64, 128, 320, 512], [3, 6, 40, 3], 768),
 }
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Model weights are missing and cannot (or may not) be downloaded."""
 
 
 def hub_offline() -> None:
@@ -175,10 +175,6 @@ def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str,
         f"FastSAM weights '{name}' not found (looked in: {looked}; {reason}). "
         + _missing_hint("fastsam.model")
     )
-
-
-class UnusableWeightsError(WeightsNotFoundError):
-    """A weights file exists but cannot be used (damaged, wrong format, unsafe to load)."""
 
 
 def open_fastsam(weights: str) -> object:

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from lookup_helpers import label_id
 
 from sfs_ros.bags.cameras import camera_name, select_cameras
 from sfs_ros.bags.labeller import OfflineLabeller
@@ -70,7 +71,7 @@ def test_resume_restores_open_vocabulary_ids_and_colours():
     second = _labeller()
     second.restore_legend(earlier)
     assert second.legend == earlier  # same ids, names, colours, sources and revision
-    assert second.pipeline.registry.id_of("forklift") == 152
+    assert label_id(second.pipeline.registry, "forklift") == 152
     assert earlier["classes"][-1]["source"] == SOURCE_OPEN_VOCAB
 
     other = _labeller()

@@ -112,6 +112,27 @@ def test_export_that_verifies_but_does_not_load_is_rebuilt(backend, own_cache, c
     assert any("cannot load it" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_a_fresh_export_the_backend_cannot_load_is_a_backend_error(backend, own_cache, monkeypatch):
+    """No retry loop and no raw runtime error: one BackendError naming the model and file."""
+    from sfs_ros.errors import BackendError
+
+    def refuse(self, path):
+        raise RuntimeError(f"runtime refuses {path.name}\nsecond line")
+
+    monkeypatch.setattr(ExportedNetwork, "_load", refuse)
+    net = ExportedNetwork(backend, _tiny_module, "tiny-refused", "x", ("y",))
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    with pytest.raises(BackendError) as err:
+        net(x)
+    path = net.onnx_path(x.shape)
+    assert str(err.value) == (
+        f"tiny-refused: {backend} cannot load the model exported just now to '{path}': "
+        f"runtime refuses {path.name}"
+    )
+    assert cache_files.verify_file(path) is None  # the export itself is complete
+
+
 def test_damaged_random_fastsam_cache_is_rebuilt(own_cache, caplog):
     from sfs_ros.weights import build_random_fastsam, open_fastsam
 

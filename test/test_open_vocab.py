@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lookup_helpers import label_id, track_label
 
 from sfs_ros import fusion
 from sfs_ros.labels import SOURCE_OPEN_VOCAB, LabelRegistry
@@ -231,7 +232,7 @@ def test_labels_expire_after_max_age_s():
     assert branch.worker.wait_idle(5.0)
     clock.t += 1.9
     assert branch.frame(rgb, masks, boxes, np.zeros(1, np.int64)).labels.tolist() == [
-        reg.id_of("kite")
+        label_id(reg, "kite")
     ]
     assert branch.stats()["label_age_s"] == pytest.approx(1.9)
     clock.t += 0.2  # 2.1 s after the snapshot CLIP saw
@@ -241,7 +242,7 @@ def test_labels_expire_after_max_age_s():
 # ------------------------------------------------------------------------------ fusion rules
 def test_fusion_rules_on_planted_scores():
     reg = registry()
-    road, car = reg.id_of("road"), reg.id_of("car")
+    road, car = label_id(reg, "road"), label_id(reg, "car")
     scorer = PlantedScorer(
         {
             0: {"road": 0.30, "kite": 0.20},  # closed "road" pure, CLIP agrees → road
@@ -262,14 +263,14 @@ def test_fusion_rules_on_planted_scores():
         areas=np.full(6, 100),
     )
     ov = branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, closed, sync=True)
-    kite = reg.id_of("kite")
+    kite = label_id(reg, "kite")
     assert kite == 20 and reg.revision == rev + 1  # new name appended with the next id
     assert reg.entries()[kite].source == SOURCE_OPEN_VOCAB
     np.testing.assert_allclose(ov.closed_scores, [0.30, 0.20, 0.10, 0.10, 0.28, 0.0], atol=1e-6)
     out = fusion.fuse(votes, 0.5, ov, branch.threshold)
     assert out.tolist() == [road, kite, 0, kite, car, car]
     # Top-K proposals are kept per track (K = 3), best first.
-    track = branch.tracks.label_of(int(branch.tracks._ids[1]))
+    track = track_label(branch.tracks, int(branch.tracks._ids[1]))
     assert [p[0] for p in track.proposals[:2]] == ["kite", "road"]
     assert len(track.proposals) == 3
 
@@ -281,12 +282,12 @@ def test_threshold_and_top_k_are_live():
     masks, boxes = mask_set([(0, 0, 10, 10)])
     rgb = np.zeros((H, W, 3), np.uint8)
     ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64), sync=True)
-    assert ov.labels.tolist() == [0] and reg.id_of("kite") is None  # below: not in the legend
+    assert ov.labels.tolist() == [0] and label_id(reg, "kite") is None  # below: not in the legend
     branch.update("open_vocab.threshold", 0.15)
     branch.update("open_vocab.top_k", 1)
     ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64), sync=True)
-    assert ov.labels.tolist() == [reg.id_of("kite")]
-    assert len(branch.tracks.label_of(int(branch.tracks._ids[0])).proposals) == 1
+    assert ov.labels.tolist() == [label_id(reg, "kite")]
+    assert len(track_label(branch.tracks, int(branch.tracks._ids[0])).proposals) == 1
 
 
 # ------------------------------------------------------------------------------ worker
@@ -314,7 +315,7 @@ def test_worker_survives_an_exception_and_labels_the_next_snapshot():
     assert (stats["errors"], stats["passes"], stats["accepted"]) == (1, 1, 2)
     assert stats["last_pass_ms"] >= 0.0 and branch.worker.stats().running
     out = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
-    assert out.labels.tolist() == [reg.id_of("kite")]
+    assert out.labels.tolist() == [label_id(reg, "kite")]
     branch.close()
     assert not branch.worker.stats().running
 
@@ -351,7 +352,7 @@ def test_pipeline_fuses_open_vocab_labels_and_grows_the_legend():
     from sfs_ros.pipeline import Pipeline
 
     reg = registry()
-    road = reg.id_of("road")
+    road = label_id(reg, "road")
     boxes = [(0, 0, 40, 30), (40, 30, 80, 60)]
 
     def masker(rgb):
@@ -371,9 +372,9 @@ def test_pipeline_fuses_open_vocab_labels_and_grows_the_legend():
     pipe.open_vocab_sync = True
     rev = reg.revision
     result = pipe.process(np.zeros((H, W, 3), np.uint8))
-    jack = reg.id_of("pallet jack")
+    jack = label_id(reg, "pallet jack")
     assert result.mask_labels.tolist() == [road, jack]
-    assert result.legend_revision == rev + 1
+    assert reg.revision == rev + 1  # the new name was appended to the legend
     assert result.label_map[45, 60] == jack and result.label_map[10, 10] == road
     assert "open_vocab" in result.timings
     legend = pipe.legend_dict()
@@ -698,8 +699,8 @@ def test_full_legend_leaves_new_names_unidentified_and_keeps_running(caplog):
         np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(2, np.int64), sync=True
     )
     assert len(reg) == 21
-    assert out.labels.tolist() == [reg.id_of("kite"), 0]
-    assert reg.id_of("pallet jack") is None
+    assert out.labels.tolist() == [label_id(reg, "kite"), 0]
+    assert label_id(reg, "pallet jack") is None
     assert branch.stats()["legend_full_drops"] == 1
     assert "legend is full" in caplog.text
     branch.close()
@@ -769,7 +770,7 @@ def test_random_blip_captions_several_masks_in_one_generate_call(blip_dir: Path,
     cap = Captioner.load(str(blip_dir))
     assert not cap.is_random  # a real (saved) directory, loaded like a hub checkpoint
     tok = cap.processor.tokenizer
-    assert tok.bos_token == "[DEC]"
+    assert tok.bos_token == "[DEC]"  # noqa: S105 (a tokenizer token, not a password)
     assert cap.model.config.text_config.bos_token_id == tok.bos_token_id
     assert cap.model.config.text_config.sep_token_id == tok.sep_token_id
     calls = count_generate_calls(cap)
@@ -835,7 +836,7 @@ def test_branch_adds_caption_nouns_of_unnamed_masks_to_the_candidates(blip_dir, 
     rgb = np.random.default_rng(5).integers(0, 255, (H, W, 3), dtype=np.uint8)
     masks, boxes = mask_set([(0, 0, 30, 30), (30, 20, 80, 60), (40, 0, 70, 20)])
     out = branch.frame(rgb, masks, boxes, np.zeros(3, np.int64), sync=True)
-    assert out.labels.tolist() == [reg.id_of("kite"), 0, 0]
+    assert out.labels.tolist() == [label_id(reg, "kite"), 0, 0]
     assert seen == [[1, 2]] and calls == [2]  # only masks below threshold, in one batch
     assert branch.candidate_names() == [*before, "dog", "couch", "chair"]
     branch.close()

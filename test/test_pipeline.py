@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lookup_helpers import label_id
 
 from sfs_ros.labels import LabelRegistry
 from sfs_ros.models.fastsam import Letterbox, MaskSet, _full_box_rule
@@ -189,7 +190,7 @@ def test_planted_frame_gives_the_known_label_map(uncovered):
         uncovered=uncovered,
     )
     result = pipe.process(np.zeros((8, 8, 3), np.uint8))
-    road, car, tree = (registry.id_of(n) for n in ("road", "car", "tree"))
+    road, car, tree = (label_id(registry, n) for n in ("road", "car", "tree"))
     free = 0 if uncovered == "unidentified" else tree  # column 2 lies in no mask
     expected_work = np.array(
         [
@@ -217,7 +218,7 @@ def test_two_closed_set_models_share_ids_by_name_and_higher_purity_wins():
     second = PlantedClasses(np.array([[1, 1], [0, 0]]))  # person person: purity 1.0
     pipe = Pipeline(PlantedMasks(mask), [first, second], registry, min_purity=0.6)
     result = pipe.process(np.zeros((2, 2, 3), np.uint8))
-    assert result.mask_labels.tolist() == [registry.id_of("person")]
+    assert result.mask_labels.tolist() == [label_id(registry, "person")]
 
 
 def test_legend_is_append_only_and_revisions_count_changes():

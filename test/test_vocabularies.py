@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import configparser
+import fnmatch
+import json
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
 import pytest
 
 from sfs_ros.vocabularies import (
@@ -256,3 +264,44 @@ def test_distinct_colors_many() -> None:
     colors = distinct_colors(5000, avoid=get_vocabulary("coco").colors)
     assert len(set(colors)) == 5000
     assert (0, 0, 0) not in colors
+
+
+# ------------------------------------------------------------------------ palettes as data
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_palettes_are_package_data_installed_by_both_builds() -> None:
+    path = resources.files("sfs_ros").joinpath("data").joinpath("palettes.json")
+    data = json.loads(path.read_text("utf-8"))
+    assert {name: len(entry["classes"]) for name, entry in data.items()} == {
+        "ade20k": 150,
+        "coco": 133,
+        "cityscapes": 19,
+    }
+    # setup.cfg ships data/* of the package; CMakeLists.txt installs *.json from sfs_ros/.
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    patterns = setup["options.package_data"]["sfs_ros"].split()
+    assert any(fnmatch.fnmatch("data/palettes.json", pattern) for pattern in patterns)
+    assert 'PATTERN "*.json"' in (REPO / "CMakeLists.txt").read_text()
+
+
+def test_palettes_are_read_on_first_use_not_at_import() -> None:
+    code = (
+        "import sfs_ros.vocabularies as v\n"
+        "before = v.builtin_vocabularies.cache_info().currsize\n"
+        "coco = v.get_vocabulary('coco')\n"
+        "after = v.builtin_vocabularies.cache_info().currsize\n"
+        "print(before, after, v.VOCABULARIES['coco'] is coco)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert out.split() == ["0", "1", "True"]
+
+
+def test_unknown_module_attribute_still_raises() -> None:
+    import sfs_ros.vocabularies as module
+
+    with pytest.raises(AttributeError, match="NOT_THERE"):
+        _ = module.NOT_THERE

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sfs_ros.errors import ConfigError
 from sfs_ros.runtime import select_device
 from sfs_ros.weights import (
     WeightsNotFoundError,
@@ -120,6 +121,8 @@ def test_device_selection():
     assert select_device("cpu", half=True).half is False  # no FP16 on the CPU
     with pytest.raises(ValueError, match="expected auto, cpu"):
         select_device("tpu")
+    with pytest.raises(ConfigError, match="integer N"):  # a config error, not any ValueError
+        select_device("cuda:x")
     import torch
 
     if not torch.cuda.is_available():
@@ -278,8 +281,9 @@ def test_nan_logits_on_the_warm_up_frame_are_broken_weights(tmp_path, fastsam_pt
     bad = _damaged_copy(fastsam_pt, tmp_path / "huge.pt", 6e4, every_conv=True)
     generator = FastSAMMaskGenerator(str(bad), select_device("cpu"), imgsz=64)
     with pytest.raises(UnusableWeightsError, match=r"NaN/inf outputs on the warm-up frame"):
-        generator.warmup((48, 64))
-    generator.warmup((48, 64))  # checked once: later frames pay nothing and do not raise
+        generator(np.zeros((48, 64, 3), np.uint8))
+    # checked once: later frames pay nothing and do not raise
+    generator(np.zeros((48, 64, 3), np.uint8))
 
 
 def test_segformer_with_nan_weights_names_closed_set_model(tmp_path, segformer_dir):

@@ -202,20 +202,20 @@ class ResumableOutput:
         elif self.path.exists():
             self.path.rename(self.backup)
             self.resumed_from = self.backup
-        self.bag = OutputBag(self.path, self.storage, self.typestore)
-        self.bag.open()
+        bag = self.bag = OutputBag(self.path, self.storage, self.typestore)
+        bag.open()
         if self.resumed_from is not None:
-            self._copy_earlier()
+            self._copy_earlier(bag, self.resumed_from)
         self._copy_complete = True
-        return self.bag
+        return bag
 
-    def _copy_earlier(self) -> None:
-        assert self.bag is not None and self.resumed_from is not None
-        timings = self.resumed_from / TIMINGS_FILE
+    def _copy_earlier(self, bag: OutputBag, earlier: Path) -> None:
+        """Copy every message of the ``earlier`` run into ``bag`` and remember what it held."""
+        timings = earlier / TIMINGS_FILE
         if timings.is_file():
             self.earlier.timings = json.loads(timings.read_text())
         legend_raw = None
-        for topic, msgtype, timestamp, raw in self.bag.copy_from(self.resumed_from):
+        for topic, msgtype, timestamp, raw in bag.copy_from(earlier):
             self.earlier.messages[(topic, timestamp)] += 1
             if msgtype == CLASS_LEGEND:
                 legend_raw = raw

@@ -271,7 +271,8 @@ def measure_rss(args: argparse.Namespace, imgsz: int, backend: str) -> float | N
     cmd += ["--size", f"{args.size[0]}x{args.size[1]}", "--threads", str(args.threads)]
     cmd += ["--fastsam", args.fastsam, "--closed-set", args.closed_set]
     cmd += ["--conf", str(args.conf), "--max-masks", str(args.max_masks)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # argv is this interpreter plus options parsed by argparse, passed as a list; no shell
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             return float(json.loads(line)["rss_gb"])

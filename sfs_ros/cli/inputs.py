@@ -15,12 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
-
-
-class InputError(ValueError):
-    """An input path that is missing, unreadable or of an unknown kind."""
+from sfs_ros.errors import InputError  # re-exported: defined with the other errors
+from sfs_ros.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_rgb
 
 
 @dataclass(frozen=True)
@@ -138,24 +134,6 @@ def assign_stems(files: Sequence[Path]) -> list[InputItem]:
     return [InputItem(f, s) for f, s in zip(files, stems, strict=True)]
 
 
-def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 image (grey and 16-bit images converted).
-
-    Raises:
-        InputError: unreadable, empty or not decodable (the message says which).
-    """
-    try:
-        data = np.fromfile(path, np.uint8)
-    except OSError as exc:
-        raise InputError(f"'{path}' could not be read: {exc.strerror or exc}") from exc
-    if data.size == 0:
-        raise InputError(f"'{path}' is empty (0 bytes)")
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None or bgr.size == 0:
-        raise InputError(f"'{path}' could not be decoded as an image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def count_frames(path: Path) -> int:
     """Frames an input yields (videos: as reported by the container, may be approximate)."""
     if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -179,7 +157,7 @@ def iter_frames(
     """
     stem = path.stem if stem is None else stem
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        yield Frame(stem, read_image(path))
+        yield Frame(stem, read_rgb(path))
         return
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():

@@ -35,6 +35,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sfs_ros import images
+from sfs_ros.errors import EvaluationError, InputError
 from sfs_ros.vocabularies import Vocabulary, get_vocabulary
 
 __all__ = [
@@ -54,10 +56,6 @@ IGNORE_INDEX = 255
 #: Dataset layouts understood by :func:`open_dataset`.
 DATASETS = ("cityscapes", "ade20k", "tiny-world")
 _MAX_LISTED = 5
-
-
-class EvaluationError(Exception):
-    """A user-facing evaluation problem (missing or malformed files); ``sfs-eval`` exits 2."""
 
 
 @dataclass(frozen=True)
@@ -102,10 +100,10 @@ def read_rgb(path: Path) -> np.ndarray:
     Raises:
         EvaluationError: the file is missing or unreadable.
     """
-    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if data is None:
-        raise EvaluationError(f"cannot read image {path}")
-    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+    try:
+        return images.read_rgb(path)
+    except InputError as exc:
+        raise EvaluationError(f"cannot read image: {exc}") from exc
 
 
 @dataclass(frozen=True)

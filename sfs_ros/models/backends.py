@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sfs_ros.errors import BackendError
 from sfs_ros.params import ConfigError
 from sfs_ros.runtime import LOG
 
@@ -316,19 +317,19 @@ class ExportedNetwork:
         problem = cache_files.verify_file(path)
         if problem is not None and path.exists():
             cache_files.move_aside(path, problem)
-        fresh = problem is not None
-        if fresh:
+        if problem is not None:
             export_onnx(self.make_module(), shape, path, self.input_name, self.output_names)
-        start = time.perf_counter()
-        try:
-            runner = self._load(path)
-        except Exception as exc:  # onnxruntime / OpenVINO raise their own error types
-            if fresh:
-                raise
-            cache_files.move_aside(path, f"{self.backend} cannot load it: {_first_line(exc)}")
-            self._drop_compiled_blobs(path)
-            export_onnx(self.make_module(), shape, path, self.input_name, self.output_names)
-            runner = self._load(path)
+            start = time.perf_counter()
+            runner = self._load_fresh(path)
+        else:
+            start = time.perf_counter()
+            try:
+                runner = self._load(path)
+            except Exception as exc:  # onnxruntime / OpenVINO raise their own error types
+                cache_files.move_aside(path, f"{self.backend} cannot load it: {_first_line(exc)}")
+                self._drop_compiled_blobs(path)
+                export_onnx(self.make_module(), shape, path, self.input_name, self.output_names)
+                runner = self._load_fresh(path)
         self._compiled[shape] = runner
         while len(self._compiled) > CACHE_LIMITS.max_shapes:
             old, _ = self._compiled.popitem(last=False)
@@ -354,6 +355,16 @@ class ExportedNetwork:
         if self.backend == "onnx":
             return self._load_onnxruntime(path)
         return self._load_openvino(path)
+
+    def _load_fresh(self, path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
+        """Load a model exported just now: if that fails, the backend cannot run this model."""
+        try:
+            return self._load(path)
+        except Exception as exc:  # onnxruntime / OpenVINO raise their own error types
+            raise BackendError(
+                f"{self.name}: {self.backend} cannot load the model exported just now to "
+                f"'{path}': {_first_line(exc)}"
+            ) from exc
 
     @staticmethod
     def _drop_compiled_blobs(path: Path) -> None:

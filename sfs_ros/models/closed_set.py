@@ -15,8 +15,8 @@ import numpy as np
 from sfs_ros.hub_cache import load_hub_files
 from sfs_ros.runtime import LOG, DeviceChoice
 from sfs_ros.vocabularies import (
-    VOCABULARIES,
     Vocabulary,
+    builtin_vocabularies,
     get_vocabulary,
     normalize_class_name,
     vocabulary_from_id2label,
@@ -45,7 +45,7 @@ def match_vocabulary(requested: str, id2label: dict[int, str], model_id: str) ->
             )
         return vocab
     names = [normalize_class_name(labels[i]) for i in sorted(labels)]
-    for vocab in VOCABULARIES.values():
+    for vocab in builtin_vocabularies().values():
         if len(vocab) == len(names):
             known = [normalize_class_name(n) for n in vocab.names]
             raw = [normalize_class_name(n) for n in (vocab.raw_names or vocab.names)]
@@ -217,7 +217,3 @@ class ClosedSetSegmenter:
             outputs = self.model(**inputs)
             seg = self.processor.post_process_semantic_segmentation(outputs, target_sizes=[out_hw])
             return seg[0].to(torch.int32).cpu().numpy()
-
-    def warmup(self) -> None:
-        """One pass on a blank image."""
-        self(np.zeros((64, 64, 3), np.uint8), (16, 16))

@@ -283,10 +283,6 @@ class FastSAMMaskGenerator:
         }
         return masks
 
-    def warmup(self, image_hw: tuple[int, int] = (480, 640)) -> None:
-        """One pass on a blank image so the first real frame does not pay for lazy init."""
-        self(np.zeros((*image_hw, 3), np.uint8))
-
 
 def _network_input(rgb: np.ndarray) -> np.ndarray:
     """An RGB uint8 frame already at the network's input size → its (1, 3, h, w) input."""

@@ -278,12 +278,6 @@ class ClipScorer:
                 return np.zeros((0, 1), np.float32)
             return np.stack([self._text_cache[k] for k in keys])
 
-    def set_templates(self, templates: Sequence[str]) -> None:
-        """New prompt templates: the text cache is dropped (re-encoded on next use)."""
-        with self._lock:
-            self.templates = tuple(templates) or ("{}",)
-            self._text_cache.clear()
-
     # ------------------------------------------------------------------------- images
     def crops(
         self, rgb: np.ndarray, masks: np.ndarray, boxes: np.ndarray

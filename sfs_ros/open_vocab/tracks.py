@@ -188,18 +188,6 @@ class TrackStore:
                     stored += 1
         return stored
 
-    def label_of(self, track_id: int) -> TrackLabel | None:
-        """The stored label of one track (tests, diagnostics)."""
-        with self._lock:
-            return self._labels.get(int(track_id))
-
-    def oldest_label_age(self) -> float | None:
-        """Seconds since the oldest stored label was computed (None when there is none)."""
-        with self._lock:
-            if not self._labels:
-                return None
-            return self.clock() - min(e.stamp for e in self._labels.values())
-
     def newest_label_age(self) -> float | None:
         """Seconds since the newest stored label was computed (None when there is none)."""
         with self._lock:

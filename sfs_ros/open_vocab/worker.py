@@ -109,11 +109,6 @@ class OpenVocabWorker:
             self._thread.join(timeout)
             self._thread = None
 
-    def ready(self) -> bool:
-        """True when an offer now would be accepted (idle and the rate limit has elapsed)."""
-        with self._cond:
-            return not self._busy and self._slot is None and self.clock() >= self._next_allowed
-
     def offer(self, make_snapshot: Callable[[], Any]) -> bool:
         """Hand over a snapshot if the worker wants one; never blocks on a pass.
 
