@@ -44,8 +44,8 @@ class WeightsNotFoundError(WeightsError, FileNotFoundError):
     """Model weights are missing and cannot (or may not) be downloaded."""
 
 
-# Derived from WeightsNotFoundError (not only WeightsError) because the node's start-up
-# handler in sfs_ros/ros/node.py still catches WeightsNotFoundError by name.
+# Derived from WeightsNotFoundError: callers that handle "no usable weights" by that name
+# (the CLIs' start-up) treat a damaged file the same way as a missing one.
 class UnusableWeightsError(WeightsNotFoundError):
     """A weights file exists but cannot be used (damaged, wrong format, unsafe to load)."""
 

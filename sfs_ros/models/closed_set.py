@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sfs_ros.errors import ConfigError
 from sfs_ros.hub_cache import load_hub_files
 from sfs_ros.runtime import LOG, DeviceChoice
 from sfs_ros.vocabularies import (
@@ -39,7 +40,7 @@ def match_vocabulary(requested: str, id2label: dict[int, str], model_id: str) ->
     if requested and requested != "auto":
         vocab = get_vocabulary(requested)
         if len(vocab) != len(labels):
-            raise ValueError(
+            raise ConfigError(
                 f"closed_set.vocabulary '{requested}' has {len(vocab)} classes but model "
                 f"'{model_id}' has {len(labels)} outputs; use closed_set.vocabulary:=auto"
             )
@@ -106,7 +107,7 @@ class ClosedSetSegmenter:
             )
             self.processor = AutoProcessor.from_pretrained(source)
         else:
-            raise ValueError(
+            raise ConfigError(
                 f"closed-set model '{model_id}' is a '{self.model_type}'; supported: segformer, "
                 "mask2former, oneformer, maskformer"
             )

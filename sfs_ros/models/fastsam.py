@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from sfs_ros.errors import ConfigError
 from sfs_ros.runtime import LOG, DeviceChoice
 
 MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
@@ -123,7 +124,7 @@ class FastSAMMaskGenerator:
         self.iou = float(iou)
         self.max_masks = int(max_masks)
         if mask_resolution not in MASK_RESOLUTIONS:
-            raise ValueError(
+            raise ConfigError(
                 f"fastsam.mask_resolution '{mask_resolution}' is not one of "
                 f"{', '.join(MASK_RESOLUTIONS)}"
             )

@@ -36,7 +36,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from sfs_ros import render
-from sfs_ros.labels import LegendFullError
+from sfs_ros.errors import SfsError
 from sfs_ros.msg import ClassInfo, ClassLegend
 from sfs_ros.params import PARAMS, ConfigError
 from sfs_ros.pipeline import Pipeline, SegmentationResult
@@ -68,7 +68,6 @@ from sfs_ros.ros.ros_params import (
 )
 from sfs_ros.ros.waiting import TopicGraph, waiting_hint
 from sfs_ros.runtime import LOG
-from sfs_ros.weights import WeightsNotFoundError
 
 NODE_NAME = "sfs"
 DIAGNOSTICS_PERIOD_S = 1.0
@@ -77,8 +76,9 @@ DROP_LOG_PERIOD_S = 5.0
 QOS_MATCH_PERIOD_S = 1.0
 SHUTDOWN_GRACE_S = 2.0
 """How long close() waits for an in-flight frame and the CLIP thread before abandoning them."""
-STARTUP_ERRORS = (ValueError, WeightsNotFoundError, ParameterException, LegendFullError)
-"""Errors that mean "this configuration cannot start": one fatal line, exit code 1."""
+STARTUP_ERRORS = (SfsError, ParameterException)
+"""Errors that mean "this configuration cannot start" and say why themselves (sfs_ros/errors.py):
+one fatal line without the exception's type name, exit code 1."""
 ROS_OWN_PARAMS = ("use_sim_time", "start_type_description_service")
 """Parameters rclpy declares itself (not unknown when found in a params file)."""
 
