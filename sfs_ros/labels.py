@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -110,3 +111,21 @@ class LabelRegistry:
         self._by_name[key] = new_id
         self.revision += 1
         return new_id
+
+
+def legend_msg_to_dict(msg: Any) -> dict[str, Any]:
+    """A ``ClassLegend`` message (rclpy's or a bag reader's: any object with its fields) as the
+    ``legend.json`` document (README.md)."""
+    return {
+        "revision": int(msg.revision),
+        "vocabulary": str(msg.vocabulary),
+        "classes": [
+            {
+                "id": int(c.id),
+                "name": str(c.name),
+                "color": [int(v) for v in c.color],
+                "source": int(c.source),
+            }
+            for c in msg.classes
+        ],
+    }

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sfs_ros.labels import legend_msg_to_dict
 from sfs_ros.ros.conversions import compressed_msg_to_rgb, image_msg_to_rgb, to_image_msg
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -121,16 +122,4 @@ def legend_message(store: Any, legend: dict, header: Any) -> Any:
 
 def legend_dict_of(msg: Any) -> dict:
     """The ``legend.json`` form of a deserialised ClassLegend message."""
-    return {
-        "revision": int(msg.revision),
-        "vocabulary": str(msg.vocabulary),
-        "classes": [
-            {
-                "id": int(c.id),
-                "name": str(c.name),
-                "color": [int(v) for v in c.color],
-                "source": int(c.source),
-            }
-            for c in msg.classes
-        ],
-    }
+    return legend_msg_to_dict(msg)

@@ -37,6 +37,7 @@ from sfs_ros.bags.messages import (
     legend_message,
 )
 from sfs_ros.bags.output import STORAGES, OutputExistsError, ResumableOutput, legend_qos
+from sfs_ros.cli.arguments import add_model_arguments
 from sfs_ros.params import ConfigError, load_config
 from sfs_ros.ros.conversions import ImageConversionError
 from sfs_ros.ros.frame_slot import DropLogLimiter
@@ -118,22 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--namespace", default="sfs", help="namespace of the output topics (default: sfs)"
     )
-    parser.add_argument("--config", help="parameter file (config/sfs.yaml, config/sfs_paper.yaml)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a parameter, value parsed as YAML (repeatable)",
-    )
-    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--imgsz", type=int, help="FastSAM input size")
-    parser.add_argument(
-        "--allow-random-weights",
-        action="store_true",
-        help="run with random weights when real ones are missing (testing only)",
-    )
+    add_model_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sfs_ros.cli.arguments import add_model_arguments
 from sfs_ros.cli.inputs import (
     Frame,
     InputError,
@@ -49,22 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or videos")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    parser.add_argument("--config", help="parameter file (config/sfs.yaml, config/sfs_paper.yaml)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a parameter, value parsed as YAML (repeatable)",
-    )
-    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--imgsz", type=int, help="FastSAM input size")
-    parser.add_argument(
-        "--allow-random-weights",
-        action="store_true",
-        help="run with random weights when real ones are missing (testing only)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--max-frames", type=int, default=None, help="at most this many frames per video"
     )

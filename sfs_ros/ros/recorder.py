@@ -50,6 +50,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
+from sfs_ros.labels import legend_msg_to_dict
 from sfs_ros.msg import ClassLegend
 from sfs_ros.ros.conversions import ImageConversionError, image_msg_to_rgb
 from sfs_ros.ros.demo_camera import declare_parameters
@@ -101,19 +102,7 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 
 def legend_to_dict(msg: Any) -> dict[str, Any]:
     """A ``ClassLegend`` message as the ``legend.json`` document (README.md)."""
-    return {
-        "revision": int(msg.revision),
-        "vocabulary": str(msg.vocabulary),
-        "classes": [
-            {
-                "id": int(c.id),
-                "name": str(c.name),
-                "color": [int(v) for v in c.color],
-                "source": int(c.source),
-            }
-            for c in msg.classes
-        ],
-    }
+    return legend_msg_to_dict(msg)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Command-line options shared by the offline commands (sfs-segment on files and on bags)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The parameter options every offline command shares: --config, --set, --device, --imgsz,
+    --allow-random-weights."""
+    parser.add_argument("--config", help="parameter file (config/sfs.yaml, config/sfs_paper.yaml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, value parsed as YAML (repeatable)",
+    )
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--imgsz", type=int, help="FastSAM input size")
+    parser.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="run with random weights when real ones are missing (testing only)",
+    )
