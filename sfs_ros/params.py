@@ -65,13 +65,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("half", False, "FP16 on CUDA with backend torch (auto on CUDA always uses FP16)"),
     ParamSpec(
         "openvino_precision",
-        "int8-fastsam",
-        "inference precision of backend openvino: f32 (matches torch) | bf16 (faster "
-        "on CPUs with AMX/AVX512-bf16, masks differ from torch) | int8 (both networks: NNCF "
-        "post-training quantisation on sample frames, once per input shape) | int8-fastsam "
-        "(default: FastSAM in INT8, the closed set in f32; no mIoU loss measured on the tiny "
-        "world without the open vocabulary); see docs/parity.md",
-        ("f32", "bf16", "int8", "int8-fastsam"),
+        "auto",
+        "inference precision of backend openvino: auto (default: int8-fastsam with the "
+        "open-vocabulary branch off, f32 with it on; each the better one measured on the tiny "
+        "world) | f32 (matches torch) | bf16 (faster on CPUs with AMX/AVX512-bf16, masks differ "
+        "from torch) | int8 (both networks: NNCF post-training quantisation on sample frames, "
+        "once per input shape) | int8-fastsam (FastSAM in INT8, the closed set in f32); see "
+        "docs/parity.md",
+        ("auto", "f32", "bf16", "int8", "int8-fastsam"),
     ),
     ParamSpec(
         "num_threads", 0, "torch CPU threads for the per-frame path (0 = all cores)", min=0, max=256

@@ -169,17 +169,21 @@ class Pipeline:
         )
         check_backend(backend, device.device)
         precision = config["openvino_precision"]
+        if precision == "auto":  # measured on the tiny world (docs/tiny_world.md, "Options")
+            precision = "f32" if config["open_vocab.enabled"] else "int8-fastsam"
         # int8-fastsam: INT8 where it pays (FastSAM's convolutions), f32 for the closed set
         fastsam_precision = "int8" if precision == "int8-fastsam" else precision
         closed_precision = "f32" if precision == "int8-fastsam" else precision
         if precision.startswith("int8") and backend == "openvino" and config["open_vocab.enabled"]:
             LOG.warning(
                 "openvino_precision %s: INT8 FastSAM masks cost the open-vocabulary branch "
-                "about 4 mIoU points on the tiny world (docs/parity.md); "
-                "openvino_precision:=f32 for its best quality",
+                "about 4 mIoU points on the tiny world (docs/tiny_world.md); "
+                "openvino_precision:=auto (f32 with the open vocabulary) for its best quality",
                 precision,
             )
-        if precision != "f32" and backend != "openvino":
+        if backend == "openvino":
+            LOG.info("openvino precision %s", precision)
+        if config["openvino_precision"] not in ("auto", "f32") and backend != "openvino":
             LOG.warning(
                 "openvino_precision %s applies to backend openvino only; backend is %s",
                 precision,

@@ -230,12 +230,12 @@ def test_clip_scores_equal_open_clip_preprocess(tiny_clip_name, photos):
 
 
 def test_openvino_bf16_is_opt_in_and_measured(sensitive_fastsam, photos):
-    """The default openvino_precision is int8-fastsam (chosen on the tiny world, docs/parity.md);
+    """The default openvino_precision is auto (int8-fastsam or f32, chosen on the tiny world);
     bf16 is opt-in. On CPUs with AMX / AVX512-bf16 it changes the masks: the figure printed here
     goes to docs/parity.md."""
     from sfs_ros.params import defaults
 
-    assert defaults()["openvino_precision"] == "int8-fastsam"
+    assert defaults()["openvino_precision"] == "auto"
     ref = _masker(sensitive_fastsam, imgsz=320)(photos["zidane"])
     bf16 = _masker(sensitive_fastsam, imgsz=320, backend="openvino", openvino_precision="bf16")(
         photos["zidane"]
