@@ -197,6 +197,7 @@ class Result:
 class TorchBusyPipeline:
     random_weights = ()
     device = "cpu"
+    backend = "torch"
 
     def __init__(self):
         self.registry = LabelRegistry([get_vocabulary("ade20k")])
