@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,3 +26,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run with random weights when real ones are missing (testing only)",
     )
+
+
+def load_model_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The validated configuration of :func:`add_model_arguments`' options: the file, then
+    ``--set``, then the shortcuts ``--device``, ``--imgsz`` and ``--allow-random-weights``.
+
+    Raises:
+        sfs_ros.params.ConfigError: a bad file or value.
+    """
+    from sfs_ros.params import load_config
+
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f"device={args.device}")
+    if args.imgsz:
+        overrides.append(f"fastsam.imgsz={args.imgsz}")
+    if args.allow_random_weights:
+        overrides.append("allow_random_weights=true")
+    return load_config(args.config, overrides)

@@ -37,8 +37,8 @@ from sfs_ros.bags.messages import (
     legend_message,
 )
 from sfs_ros.bags.output import STORAGES, OutputExistsError, ResumableOutput, legend_qos
-from sfs_ros.cli.arguments import add_model_arguments
-from sfs_ros.params import ConfigError, load_config
+from sfs_ros.cli.arguments import add_model_arguments, load_model_config
+from sfs_ros.params import ConfigError
 from sfs_ros.ros.conversions import ImageConversionError
 from sfs_ros.ros.frame_slot import DropLogLimiter
 
@@ -511,16 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the bag form of sfs-segment; returns the process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[sfs-segment] %(levelname)s %(message)s")
-    overrides = list(args.overrides)
-    if args.device:
-        overrides.append(f"device={args.device}")
-    if args.imgsz:
-        overrides.append(f"fastsam.imgsz={args.imgsz}")
-    if args.allow_random_weights:
-        overrides.append("allow_random_weights=true")
     topics = [t.strip() for group in args.topics for t in group.split(",") if t.strip()] or None
     try:
-        config = load_config(args.config, overrides)
+        config = load_model_config(args)
         bags = [inspect_bag(b) for b in args.bags]
         for bag in bags:  # everything that can be checked before the models load
             select_cameras(read_topics(bag), topics, args.namespace)

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sfs_ros.cli.arguments import add_model_arguments
+from sfs_ros.cli.arguments import add_model_arguments, load_model_config
 from sfs_ros.cli.inputs import (
     Frame,
     InputError,
@@ -35,7 +35,7 @@ from sfs_ros.io_safety import (
     atomic_write_json,
     ensure_writable_dir,
 )
-from sfs_ros.params import ConfigError, load_config
+from sfs_ros.params import ConfigError
 from sfs_ros.weights import WeightsNotFoundError
 
 LOG = logging.getLogger("sfs_ros")
@@ -110,18 +110,11 @@ def segment_files(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[sfs-segment] %(levelname)s %(message)s")
-    overrides = list(args.overrides)
-    if args.device:
-        overrides.append(f"device={args.device}")
-    if args.imgsz:
-        overrides.append(f"fastsam.imgsz={args.imgsz}")
-    if args.allow_random_weights:
-        overrides.append("allow_random_weights=true")
     if args.video_stride < 1 or (args.max_frames is not None and args.max_frames < 1):
         _error("--video-stride and --max-frames must be >= 1")
         return 2
     try:
-        config = load_config(args.config, overrides)
+        config = load_model_config(args)
         items = assign_stems(expand_inputs(args.inputs))
         out_dir = ensure_writable_dir(args.output)
     except (ConfigError, InputError, OutputWriteError) as exc:
