@@ -32,6 +32,9 @@ from sfs_ros.runtime import LOG
 
 BACKENDS = ("auto", "torch", "onnx", "openvino", "tensorrt")
 _MODULES = {"onnx": "onnxruntime", "openvino": "openvino"}
+EXPORT_REVISION = 2
+"""Names the exported files: raise it when an export module changes what it computes or how
+(revision 2: SegFormer exported with its decode head folded), so older exports are not reused."""
 OPENVINO_PRECISIONS = ("f32", "bf16", "int8")  # values of the openvino_precision parameter
 # Frames the INT8 post-training quantisation is calibrated on (sfs_ros.samples).
 INT8_CALIBRATION_FRAMES = 12
@@ -299,7 +302,7 @@ class ExportedNetwork:
         from sfs_ros.weights import cache_dir
 
         dims = "x".join(str(int(d)) for d in shape[2:])
-        return cache_dir() / "backends" / f"{self.name}-{dims}.onnx"
+        return cache_dir() / "backends" / f"{self.name}-{dims}-r{EXPORT_REVISION}.onnx"
 
     def prepare(self, shape: Sequence[int]) -> None:
         """Export (if not cached) and compile for ``shape``; later calls with it are fast.
@@ -414,11 +417,18 @@ class ExportedNetwork:
         )
         start = time.perf_counter()
         items = [np.ascontiguousarray(self.to_input(f), dtype=np.float32) for f in frames]
+        exp = os.environ.get("SFS_EXP_NNCF", "")
+        kw = {}
+        if "transformer" in exp and "segformer" in self.name.lower():
+            kw["model_type"] = nncf.ModelType.TRANSFORMER
+        if "fastbias" in exp:
+            kw["fast_bias_correction"] = False
         quantized = nncf.quantize(
             model,
             nncf.Dataset(items),
             subset_size=len(items),
             preset=nncf.QuantizationPreset.MIXED,
+            **kw,
         )
         tmp = cache_files.temp_sibling(xml)
         ov.save_model(quantized, str(tmp), compress_to_fp16=False)
@@ -503,17 +513,10 @@ def fastsam_export_module(net: object) -> object:
 
 
 def segformer_export_module(model: object) -> object:
-    """Wrap a transformers SegFormer so it traces to its logits (1, C, h/4, w/4)."""
+    """A transformers SegFormer as ``pixel_values -> logits`` (1, C, h/4, w/4) for tracing,
+    with its decode head folded (:mod:`sfs_ros.models.segformer_head`)."""
     import copy
 
-    import torch
+    from sfs_ros.models.segformer_head import FoldedSegformer
 
-    class _SegFormerExport(torch.nn.Module):
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.inner(pixel_values=x).logits
-
-    return _SegFormerExport(copy.deepcopy(model).float().cpu().eval()).eval()
+    return FoldedSegformer(copy.deepcopy(model).float().cpu().eval()).eval()

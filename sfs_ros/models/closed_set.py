@@ -120,7 +120,15 @@ class ClosedSetSegmenter:
                 self.model_type,
             )
         check_finite_weights(self.model, "closed_set.model", model_id)  # damaged files
-        guard_first_output(self.model, "closed_set.model", model_id)  # NaN logits at warm-up
+        # SegFormer runs with its decode head folded (same logits, a fraction of the work)
+        self.network = None
+        if self.model_type == "segformer":
+            from sfs_ros.models.segformer_head import FoldedSegformer
+
+            self.network = FoldedSegformer(self.model)
+        guard_first_output(  # NaN logits at warm-up
+            self.model if self.network is None else self.network, "closed_set.model", model_id
+        )
         self.runner = None  # SegFormer through onnx / openvino (Mask2Former/OneFormer: torch)
         if backend != "torch" and self.model_type != "segformer":
             LOG.warning(
@@ -202,7 +210,7 @@ class ClosedSetSegmenter:
                 if self.runner is not None:
                     logits = torch.from_numpy(self.runner(self.preprocess(rgb).numpy())[0])
                 else:
-                    logits = self.model(pixel_values=self.preprocess(rgb)).logits
+                    logits = self.network(self.preprocess(rgb))
                 logits = torch.nn.functional.interpolate(
                     logits.float(), size=out_hw, mode="bilinear", align_corners=False
                 )
