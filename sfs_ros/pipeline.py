@@ -148,7 +148,12 @@ class Pipeline:
         :meth:`reset_sequence` between unrelated images. Otherwise (the node) it runs on a
         background thread at most ``open_vocab.rate_hz`` times a second.
         """
-        from sfs_ros.models.backends import check_backend, resolve_backend, set_cache_limits
+        from sfs_ros.models.backends import (
+            check_backend,
+            network_precisions,
+            resolve_backend,
+            set_cache_limits,
+        )
         from sfs_ros.models.closed_set import ClosedSetSegmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
         from sfs_ros.runtime import DeviceChoice, select_device, set_torch_threads
@@ -168,27 +173,9 @@ class Pipeline:
             why,
         )
         check_backend(backend, device.device)
-        precision = config["openvino_precision"]
-        if precision == "auto":  # measured on the tiny world (docs/tiny_world.md, "Options")
-            precision = "f32" if config["open_vocab.enabled"] else "int8-fastsam"
-        # int8-fastsam: INT8 where it pays (FastSAM's convolutions), f32 for the closed set
-        fastsam_precision = "int8" if precision == "int8-fastsam" else precision
-        closed_precision = "f32" if precision == "int8-fastsam" else precision
-        if precision.startswith("int8") and backend == "openvino" and config["open_vocab.enabled"]:
-            LOG.warning(
-                "openvino_precision %s: INT8 FastSAM masks cost the open-vocabulary branch "
-                "about 4 mIoU points on the tiny world (docs/tiny_world.md); "
-                "openvino_precision:=auto (f32 with the open vocabulary) for its best quality",
-                precision,
-            )
-        if backend == "openvino":
-            LOG.info("openvino precision %s", precision)
-        if config["openvino_precision"] not in ("auto", "f32") and backend != "openvino":
-            LOG.warning(
-                "openvino_precision %s applies to backend openvino only; backend is %s",
-                precision,
-                backend,
-            )
+        precisions = network_precisions(
+            backend, config["openvino_precision"], config["open_vocab.enabled"]
+        )
         set_cache_limits(config["backend_cache.max_shapes"], config["backend_cache.max_mb"])
         set_torch_threads(config["num_threads"])
         parallel = bool(config["parallel_networks"])
@@ -207,7 +194,7 @@ class Pipeline:
             mask_resolution=config["fastsam.mask_resolution"],
             backend=backend,
             threads=fastsam_threads,
-            openvino_precision=fastsam_precision,
+            openvino_precision=precisions.fastsam,
         )
         model_ids = [m.strip() for m in config["closed_set.model"].split(",") if m.strip()]
         vocab_names = [v.strip() for v in config["closed_set.vocabulary"].split(",")]
@@ -226,7 +213,7 @@ class Pipeline:
                 allow_random,
                 backend=backend,
                 threads=closed_threads,
-                openvino_precision=closed_precision,
+                openvino_precision=precisions.closed_set,
                 min_confidence=config["closed_set.min_confidence"],
             )
             for mid, voc in zip(model_ids, vocab_names, strict=True)

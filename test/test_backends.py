@@ -114,6 +114,48 @@ def test_auto_backend_resolution(monkeypatch):
     assert backend == "torch" and "neither openvino nor onnxruntime" in why
 
 
+@pytest.mark.parametrize(
+    ("requested", "open_vocab", "native_bf16", "expected"),
+    [
+        ("auto", False, True, ("int8", "bf16")),
+        ("auto", True, True, ("bf16", "bf16")),
+        ("auto", False, False, ("int8", "f32")),
+        ("auto", True, False, ("f32", "f32")),
+        ("int8-fastsam", False, True, ("int8", "f32")),
+        ("f32", False, True, ("f32", "f32")),
+        ("bf16", True, False, ("bf16", "bf16")),
+        ("int8", True, True, ("int8", "int8")),
+    ],
+)
+def test_openvino_precision_per_network(requested, open_vocab, native_bf16, expected):
+    """auto: FastSAM INT8 with the open vocabulary off, bf16/f32 with it on; the closed set in
+    bf16 only where the CPU computes it natively (the tiny-world measurements behind this are
+    in docs/tiny_world.md)."""
+    from sfs_ros.models.backends import resolve_openvino_precisions
+
+    got = resolve_openvino_precisions(requested, open_vocab, native_bf16=lambda: native_bf16)
+    assert (got.fastsam, got.closed_set) == expected
+    assert ("bf16 natively" in got.why or "no native bf16" in got.why) == (requested == "auto")
+
+
+def test_openvino_precision_unknown_is_refused():
+    from sfs_ros.models.backends import resolve_openvino_precisions
+
+    with pytest.raises(ConfigError, match="fp8"):
+        resolve_openvino_precisions("fp8", False, native_bf16=lambda: True)
+
+
+def test_other_backends_run_f32_and_say_so(caplog):
+    import logging
+
+    from sfs_ros.models.backends import network_precisions
+
+    with caplog.at_level(logging.WARNING, logger="sfs_ros"):
+        got = network_precisions("onnx", "bf16", open_vocab=False)
+    assert (got.fastsam, got.closed_set) == ("f32", "f32")
+    assert "applies to backend openvino only" in caplog.text
+
+
 @pytest.mark.skipif("openvino" not in EXPORTED, reason="openvino not installed")
 def test_default_backend_runs_openvino_on_the_cpu(test_overrides, caplog):
     import logging
@@ -127,6 +169,7 @@ def test_default_backend_runs_openvino_on_the_cpu(test_overrides, caplog):
         assert pipe.backend == "openvino"
         assert pipe.mask_generator.runner is not None and pipe.segmenters[0].runner is not None
         assert "backend openvino (auto on the CPU" in caplog.text
+        assert "openvino precision: FastSAM int8, closed set " in caplog.text
         result = pipe.process(np.zeros((48, 64, 3), np.uint8))
         assert result.label_map.shape == (48, 64)
     finally:

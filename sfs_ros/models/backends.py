@@ -65,6 +65,82 @@ def resolve_backend(backend: str, device: str, half: bool) -> tuple[str, bool, s
     return "torch", False, "auto on the CPU: neither openvino nor onnxruntime is installed"
 
 
+@dataclass(frozen=True)
+class NetworkPrecisions:
+    """OpenVINO inference precision of each network, resolved from ``openvino_precision``."""
+
+    fastsam: str
+    closed_set: str
+    why: str
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin computes bf16 natively here (AMX or AVX512-BF16)."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def resolve_openvino_precisions(
+    requested: str, open_vocab: bool, native_bf16: Callable[[], bool] = cpu_has_native_bf16
+) -> NetworkPrecisions:
+    """Per-network OpenVINO precision for the ``openvino_precision`` parameter.
+
+    ``auto`` is the combination measured best on the tiny world (docs/tiny_world.md,
+    "Options"): FastSAM in INT8 with the open-vocabulary branch off (no mIoU loss; with it on,
+    INT8 masks cost the open vocabulary about 4 points, so FastSAM then runs in bf16); the
+    closed set in bf16 (no loss, about twice as fast). bf16 is chosen only on CPUs that compute
+    it natively; elsewhere those networks run in f32. ``int8-fastsam`` is FastSAM in INT8 and
+    the closed set in f32; ``f32``, ``bf16`` and ``int8`` apply to both networks.
+    """
+    if requested == "auto":
+        bf16 = native_bf16()
+        wide = "bf16" if bf16 else "f32"
+        fastsam = wide if open_vocab else "int8"
+        cpu = "this CPU computes bf16 natively" if bf16 else "no native bf16 on this CPU"
+        branch = "on" if open_vocab else "off"
+        return NetworkPrecisions(
+            fastsam, wide, f"auto: open vocabulary {branch}, {cpu} (docs/tiny_world.md)"
+        )
+    if requested == "int8-fastsam":
+        return NetworkPrecisions("int8", "f32", "set by openvino_precision")
+    if requested not in OPENVINO_PRECISIONS:
+        raise ConfigError(
+            f"openvino_precision '{requested}' is not one of auto, int8-fastsam, "
+            + ", ".join(OPENVINO_PRECISIONS)
+        )
+    return NetworkPrecisions(requested, requested, "set by openvino_precision")
+
+
+def network_precisions(backend: str, requested: str, open_vocab: bool) -> NetworkPrecisions:
+    """The precisions the networks run in with ``backend`` (logged): OpenVINO resolves
+    ``openvino_precision`` (:func:`resolve_openvino_precisions`); other backends run f32 (or
+    fp16 on CUDA through ``half``) and a non-default ``openvino_precision`` is pointed out."""
+    if backend != "openvino":
+        if requested not in ("auto", "f32"):
+            LOG.warning(
+                "openvino_precision %s applies to backend openvino only; backend is %s",
+                requested,
+                backend,
+            )
+        return NetworkPrecisions("f32", "f32", f"backend {backend}")
+    precisions = resolve_openvino_precisions(requested, open_vocab)
+    LOG.info(
+        "openvino precision: FastSAM %s, closed set %s (%s)",
+        precisions.fastsam,
+        precisions.closed_set,
+        precisions.why,
+    )
+    if precisions.fastsam == "int8" and open_vocab:
+        LOG.warning(
+            "openvino_precision %s: INT8 FastSAM masks cost the open-vocabulary branch about "
+            "4 mIoU points on the tiny world (docs/tiny_world.md); openvino_precision:=auto "
+            "for its best quality",
+            requested,
+        )
+    return precisions
+
+
 def check_backend(backend: str, device: str) -> None:
     """Raise ConfigError when ``backend`` cannot run on ``device`` in this build."""
     if backend not in BACKENDS:
