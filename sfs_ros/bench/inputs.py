@@ -74,7 +74,8 @@ def rgb8_message(rgb: np.ndarray, header: Any = None) -> Any:
     """An ``rgb8`` image message holding ``rgb``, as a camera driver sends it."""
     from sfs_ros.ros.conversions import to_image_msg
 
-    return to_image_msg(rgb, "rgb8", header or frame_header(), image_msg_class())
+    header = frame_header() if header is None else header
+    return to_image_msg(rgb, "rgb8", header, image_msg_class())
 
 
 def resolve_models(args: argparse.Namespace) -> None:
