@@ -173,7 +173,7 @@ trap 'cleanup || true' EXIT
 
 # The recorder first (it must not miss the first outputs), then the node; the camera waits
 # until the node subscribes, which the node does once its models are loaded.
-"$PY" -m sfs_ros.ros.recorder --ros-args -r __ns:=/sfs \
+"$PY" -m sfs_ros.demo.recorder --ros-args -r __ns:=/sfs \
   -p output_dir:="$OUT" -p max_frames:="$FRAMES" -p save_every:=1 \
   -p timeout_s:="$IDLE_TIMEOUT_S" -p startup_timeout_s:="$STARTUP_TIMEOUT_S" \
   2> >(prefixed recorder "$OUT/recorder.log") >>"$OUT/recorder.log" &
@@ -181,7 +181,7 @@ RECORDER_PID=$!
 "$PY" -m sfs_ros.node --ros-args -r __ns:=/sfs -r image:="$CAMERA_TOPIC" "${node_args[@]}" \
   > >(prefixed node "$OUT/node.log") 2>&1 &
 NODE_PID=$!
-"$PY" -m sfs_ros.ros.demo_camera --ros-args -r image:="$CAMERA_TOPIC" \
+"$PY" -m sfs_ros.demo.camera --ros-args -r image:="$CAMERA_TOPIC" \
   -p source:="$SOURCE" -p rate_hz:="$RATE" -p width:="$WIDTH" -p height:="$HEIGHT" \
   -p max_frames:="$FRAMES" -p loop:=true \
   > >(prefixed camera "$OUT/camera.log") 2>&1 &

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from sfs_ros import samples
-from sfs_ros.ros.recorder import (
+from sfs_ros.demo.recorder import (
     RecorderStats,
     StatusView,
     format_summary,
@@ -275,7 +275,7 @@ def _camera_args(**params: object) -> list[str]:
         "frame_id": FRAME_ID,
     }
     base.update(params)
-    args = ["-m", "sfs_ros.ros.demo_camera", "--ros-args", "-r", f"image:={CAMERA_TOPIC}"]
+    args = ["-m", "sfs_ros.demo.camera", "--ros-args", "-r", f"image:={CAMERA_TOPIC}"]
     for key, value in base.items():
         args += ["-p", f"{key}:={value}"]
     return args
@@ -284,7 +284,7 @@ def _camera_args(**params: object) -> list[str]:
 def _recorder_args(out: Path, **params: object) -> list[str]:
     base = {"output_dir": str(out), "max_frames": FRAMES, "timeout_s": 10.0}
     base.update(params)
-    args = ["-m", "sfs_ros.ros.recorder", "--ros-args", "-r", "__ns:=/sfs"]
+    args = ["-m", "sfs_ros.demo.recorder", "--ros-args", "-r", "__ns:=/sfs"]
     for key, value in base.items():
         args += ["-p", f"{key}:={value}"]
     return args

@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """``demo_camera``: a stand-in camera that plays a video, images or a panning sequence.
 
 Run::
 
-    python -m sfs_ros.ros.demo_camera --ros-args -r image:=/camera/image_raw \\
+    python -m sfs_ros.demo.camera --ros-args -r image:=/camera/image_raw \\
         -p source:=samples -p rate_hz:=2.0 -p width:=640 -p height:=480 -p max_frames:=30
 
 Publishes ``sensor_msgs/Image`` on ``image`` (relative, so remapping and namespaces work), or

@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """``recorder``: records what the sfs node publishes and prints a summary of the run.
 
 Run (in the node's namespace, so the relative topics resolve to ``/sfs/...``)::
 
-    python -m sfs_ros.ros.recorder --ros-args -r __ns:=/sfs \\
+    python -m sfs_ros.demo.recorder --ros-args -r __ns:=/sfs \\
         -p output_dir:=demo_out -p max_frames:=30 -p timeout_s:=20.0
 
 Subscribes to ``semantic`` (mono16 class ids) and ``overlay`` (rgb8), both RELIABLE, to
@@ -53,7 +54,7 @@ from sensor_msgs.msg import Image
 from sfs_ros.labels import legend_msg_to_dict
 from sfs_ros.msg import ClassLegend
 from sfs_ros.ros.conversions import ImageConversionError, image_msg_to_rgb
-from sfs_ros.ros.demo_camera import declare_parameters
+from sfs_ros.demo.camera import declare_parameters
 from sfs_ros.ros.qos import latched, reliable
 from sfs_ros.ros.signals import StopFlag
 
