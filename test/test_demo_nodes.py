@@ -497,6 +497,117 @@ def test_camera_echo_recorder_graph(dds_env, processes, tmp_path: Path):
     assert "== sfs recorder summary (/sfs/semantic) ==" in rec_out
 
 
+TRUTH_ECHO = textwrap.dedent(
+    """
+    # Stands in for the sfs node on the tiny-world source: for every other frame it labels
+    # each pixel with its true class (id = class + 1, legend named after the tiny world), so a
+    # recorder that pairs by stamp scores 1.0 and one that pairs by arrival order does not.
+    import signal, sys
+    import numpy as np
+    import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
+    from sensor_msgs.msg import Image
+    from sfs_ros.msg import ClassInfo, ClassLegend
+    from sfs_ros.ros.conversions import to_image_msg
+    from sfs_ros.demo.recorder import label_image
+    from sfs_ros.world.classes import CLASS_NAMES
+
+    stop = []
+    signal.signal(signal.SIGINT, lambda *a: stop.append(1))
+    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("sfs", namespace="/sfs")
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    semantic = node.create_publisher(Image, "semantic", qos)
+    legend = node.create_publisher(ClassLegend, "legend", QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    msg = ClassLegend(revision=1, vocabulary="tiny-world")
+    msg.classes = [ClassInfo(id=0, name="unidentified", color=[0, 0, 0], source=0)] + [
+        ClassInfo(id=i + 1, name=n, color=[0, 0, 0], source=1) for i, n in enumerate(CLASS_NAMES)
+    ]
+    legend.publish(msg)
+    images, truths, pairs = set(), {}, [0]
+
+    def stamp(m):
+        return (m.header.stamp.sec, m.header.stamp.nanosec)
+
+    def maybe_publish(key):
+        if key in images and key in truths:
+            header, truth = truths.pop(key)
+            images.discard(key)
+            pairs[0] += 1
+            if pairs[0] % 2:  # frames 1, 3, 5, ...: the others are "dropped"
+                labels = truth.astype(np.uint16) + 1
+                semantic.publish(to_image_msg(labels, "mono16", header))
+
+    def on_image(m):
+        images.add(stamp(m))
+        maybe_publish(stamp(m))
+
+    def on_truth(m):
+        truths[stamp(m)] = (m.header, label_image(m))
+        maybe_publish(stamp(m))
+
+    node.create_subscription(Image, "image", on_image, qos)
+    node.create_subscription(Image, "image/ground_truth", on_truth, qos)
+    while not stop:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.try_shutdown()
+    """
+)
+
+
+@pytest.mark.dds
+def test_tiny_world_camera_ground_truth_is_scored_by_stamp(dds_env, processes, tmp_path: Path):
+    out, frames = tmp_path / "tw", 6
+    recorder = processes.python(
+        [
+            *_recorder_args(out, max_frames=frames // 2, startup_timeout_s=60.0),
+            "-r",
+            f"ground_truth:={CAMERA_TOPIC}/ground_truth",
+        ],
+        dds_env,
+    )
+    processes.python(
+        [
+            "-c",
+            TRUTH_ECHO,
+            "--ros-args",
+            "-r",
+            f"image:={CAMERA_TOPIC}",
+            "-r",
+            f"image/ground_truth:={CAMERA_TOPIC}/ground_truth",
+        ],
+        dds_env,
+    )
+    camera = processes.python(
+        _camera_args(source="tiny-world", max_frames=frames, tiny_world_step=16), dds_env
+    )
+    rec_out, _ = recorder.communicate(timeout=120)
+    cam_out, _ = camera.communicate(timeout=30)
+    assert recorder.returncode == 0, rec_out
+    assert camera.returncode == 0, cam_out
+    assert f"ground truth → {CAMERA_TOPIC}/ground_truth" in cam_out
+    summary = json.loads((out / "summary.json").read_text())
+    score = summary["ground_truth"]
+    assert summary["frames_out"] == frames // 2
+    assert score is not None, rec_out
+    assert score["frames_scored"] == frames // 2
+    assert score["label_maps_without_ground_truth"] == 0
+    assert score["pixel_accuracy"] == 1.0 and score["miou"] == 1.0
+    scenes = list(tiny_world.scene_stream(width=WIDTH, height=HEIGHT, step=16, loop=False))
+    present = set()
+    for scene in scenes[:frames:2]:  # the frames the stand-in labelled: 0, 2, 4
+        present |= {CLASS_NAMES[c] for c in np.unique(scene.semantic)}
+    assert set(score["iou"]) == present
+    labels = cv2.imread(str(out / "semantic_000001.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(labels, scenes[2].semantic.astype(np.uint16) + 1)
+    text = (out / "summary.txt").read_text().splitlines()
+    assert text[-1].startswith("mIoU:          1.000")
+
+
 CHECKER = textwrap.dedent(
     """
     # Receives the demo camera's frames and prints them as JSON lines.

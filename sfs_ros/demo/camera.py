@@ -12,7 +12,8 @@ with ``transport:=compressed`` a JPEG ``sensor_msgs/CompressedImage`` on ``image
 as with image_transport).
 Each header has ``stamp = now`` and ``frame_id`` from the parameter. Nothing is published (and
 no frame counted) before the publisher has a subscriber, so the first frames are not lost on
-a node that is still starting; a log line says that it waits. With ``max_frames`` > 0 the
+a node that is still starting; a log line says that it waits (with ground truth, also up to
+10 s for a subscriber of the ground truth). With ``max_frames`` > 0 the
 process exits 0 after that many frames. It also reports ``frames_published`` on
 ``/diagnostics`` (status name ``demo_camera: <topic>``), which the recorder uses as "frames in".
 
@@ -62,6 +63,7 @@ QOS_CHOICES = ("reliable", "best_effort")
 _WAIT_LOG_PERIOD_S = 10.0
 _ACK_TIMEOUT_S = 3.0
 _SETTLE_S = 0.5
+_TRUTH_WAIT_S = 10.0  # source tiny-world: how long to wait for a ground-truth subscriber
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,22 @@ class DemoCamera(Node):
             return False
         if self._matched_at is None:
             self._matched_at = now
-        return now - self._matched_at >= _SETTLE_S
+        if now - self._matched_at < _SETTLE_S:
+            return False
+        return self._truth_ready(now - self._matched_at)
+
+    def _truth_ready(self, waited_s: float) -> bool:
+        """With ground truth: True once it has a subscriber too (a recorder), or after
+        ``_TRUTH_WAIT_S`` without one (then it says so: nothing will be scored)."""
+        if self._truth_pub is None or self._truth_pub.get_subscription_count() > 0:
+            return True
+        if waited_s < _TRUTH_WAIT_S:
+            return False
+        self.get_logger().warning(
+            f"no subscriber on {self._truth_pub.topic_name} after {_TRUTH_WAIT_S:g} s: "
+            "publishing anyway; ground truth sent before a recorder subscribes is lost"
+        )
+        return True
 
     def _to_msg(self, rgb: np.ndarray) -> Image | CompressedImage:
         cfg = self.config
