@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # README command (1), run by `make demo` after scripts/setup_env.sh: the whole ROS 2 graph
-#   demo_camera (sample photos, panned) → sfs node → recorder
+#   demo_camera → sfs node → recorder   (sfs_ros/demo/: camera.py, recorder.py)
 # on this machine only (a loopback-only network namespace when possible), then the recorder's
 # summary. Outputs in demo_out/: overlay_*.png, semantic_*.png (16-bit ids), legend.json,
 # summary.json, summary.txt and one log per process. Exit code: the recorder's (0 = frames
 # came out of the node).
 #
+# Models, chosen in stage 1 below and named in a banner:
+#   real     the weights that SFS_DEMO_PARAMS names are on disk (or downloadable): camera source
+#            `samples` (the photos shipped with ultralytics, panned);
+#   tiny-world  they are not, but the trained tiny-world models are (test/fixtures/tiny_world,
+#            docs/tiny_world.md): SFS_DEMO_PARAMS with only its model entries replaced by them
+#            (written to demo_out/sfs_tiny_world.yaml by sfs_ros/demo/tiny_world.py), camera
+#            source `tiny-world` (a panning tiny-world sequence with its ground truth), and the
+#            summary ends with the mIoU of the published label maps against that ground truth;
+#   random   neither: random weights, loudly (the graph, topics and timings are real, the
+#            labels are not).
+#
 # Settings (environment): SFS_DEMO_FRAMES (30), SFS_DEMO_RATE (2.0 Hz), SFS_DEMO_WIDTH (640),
-# SFS_DEMO_HEIGHT (480), SFS_DEMO_SOURCE (samples | synthetic | video | image | folder),
+# SFS_DEMO_HEIGHT (480), SFS_DEMO_SOURCE (default: tiny-world with the tiny-world models, else
+# samples; or synthetic | tiny-world | a video, image or folder),
 # SFS_DEMO_PARAMS (config/sfs.yaml), SFS_DEMO_DEVICE (auto), SFS_DEMO_OUT (demo_out),
+# SFS_DEMO_TINY_WORLD_MODELS (test/fixtures/tiny_world), SFS_DEMO_TINY_WORLD_SEED,
 # SFS_DEMO_OPEN_VOCAB (true: CLIP thread on),
 # SFS_DEMO_DOMAIN_ID, SFS_OFFLINE=1 (never try to download weights), SFS_DEMO_ISOLATE=0 (no
 # network namespace, e.g. to watch the demo with RViz or `ros2 topic` from another terminal:
@@ -22,10 +35,11 @@ FRAMES="${SFS_DEMO_FRAMES:-30}"
 RATE="${SFS_DEMO_RATE:-2.0}"
 WIDTH="${SFS_DEMO_WIDTH:-640}"
 HEIGHT="${SFS_DEMO_HEIGHT:-480}"
-SOURCE="${SFS_DEMO_SOURCE:-samples}"
 PARAMS="${SFS_DEMO_PARAMS:-$ROOT/config/sfs.yaml}"
 DEVICE="${SFS_DEMO_DEVICE:-auto}"
 OUT="${SFS_DEMO_OUT:-$ROOT/demo_out}"
+TINY_MODELS="${SFS_DEMO_TINY_WORLD_MODELS:-$ROOT/test/fixtures/tiny_world}"
+TINY_PARAMS="$OUT/sfs_tiny_world.yaml"
 IDLE_TIMEOUT_S=15.0    # the recorder stops this long after the node's last output
 STARTUP_TIMEOUT_S=900.0  # ... or when nothing came out this long after start (model loading)
 STOP_TIMEOUT_S=10      # SIGINT, then SIGKILL after this long
@@ -71,8 +85,22 @@ PYCHECK
     3) export SFS_DEMO_WEIGHTS=random ;;
     *) printf '%s\n' "$check_output" >&2; say "the weight check failed (exit $check_rc)"; exit 2 ;;
   esac
+  export SFS_DEMO_PARAMS_USED="$PARAMS"
   if [ "$SFS_DEMO_WEIGHTS" = random ]; then
     printf '%s\n' "$check_output" | grep -v '^$' | cut -c1-400 >&2 || true
+    # No real weights: the models trained on the tiny world, if they are there.
+    mkdir -p "$OUT"
+    rm -f "$TINY_PARAMS"
+    set +e
+    tiny_output=$("$PY" -m sfs_ros.demo.tiny_world params --base "$PARAMS" \
+      --models "$TINY_MODELS" --out "$TINY_PARAMS" 2>&1)
+    tiny_rc=$?
+    set -e
+    case $tiny_rc in
+      0) export SFS_DEMO_WEIGHTS=tiny-world SFS_DEMO_PARAMS_USED="$TINY_PARAMS" ;;
+      3) printf '%s\n' "$tiny_output" | cut -c1-400 >&2 ;;
+      *) printf '%s\n' "$tiny_output" >&2; say "writing the tiny-world params failed"; exit 2 ;;
+    esac
   fi
   export SFS_DEMO_STAGE=graph
   if [ "${SFS_DEMO_ISOLATE:-1}" = 1 ] && command -v ip >/dev/null; then
@@ -107,8 +135,37 @@ export SFS_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 YOLO_OFFLINE=1 PYTH
 unset ROS_LOCALHOST_ONLY
 
 # The demo shows the open-vocabulary (CLIP) thread too; config/sfs.yaml leaves it off by default.
+PARAMS="${SFS_DEMO_PARAMS_USED:-$PARAMS}"
 node_args=(--params-file "$PARAMS" -p "device:=$DEVICE" -p "open_vocab.enabled:=${SFS_DEMO_OPEN_VOCAB:-true}")
-if [ "${SFS_DEMO_WEIGHTS:-random}" = random ]; then
+case "${SFS_DEMO_WEIGHTS:-random}" in
+  real) MODELS="real pretrained weights (${SFS_DEMO_PARAMS:-config/sfs.yaml})"; DEFAULT_SOURCE=samples ;;
+  tiny-world) MODELS="tiny-world models trained here ($TINY_MODELS)"; DEFAULT_SOURCE=tiny-world ;;
+  *) MODELS="RANDOM WEIGHTS"; DEFAULT_SOURCE=samples ;;
+esac
+SOURCE="${SFS_DEMO_SOURCE:-$DEFAULT_SOURCE}"
+camera_args=()  # the tiny-world seed's default lives in sfs_ros/demo/tiny_world.py
+if [ -n "${SFS_DEMO_TINY_WORLD_SEED:-}" ]; then
+  camera_args+=(-p "tiny_world_seed:=$SFS_DEMO_TINY_WORLD_SEED")
+fi
+if [ "${SFS_DEMO_WEIGHTS:-random}" = tiny-world ]; then
+  cat >&2 <<'BANNER'
+
+################################################################################################
+##                                                                                            ##
+##   TINY-WORLD MODELS: no pretrained weights on disk (see the lines above), so the demo      ##
+##   runs the small models trained here on the procedural tiny world (docs/tiny_world.md):    ##
+##   a FastSAM-architecture YOLOv8n-seg, a SegFormer and a tiny CLIP, from                    ##
+##   test/fixtures/tiny_world. Their labels mean something on tiny-world scenes (13 classes:  ##
+##   floor, wall, sky, ball, box, ... and duck, star, kite for the open vocabulary); the      ##
+##   summary scores them against the sequence's ground truth (per-class IoU, mIoU).           ##
+##   For the real models put FastSAM-s.pt in $SFS_WEIGHTS_DIR and the SegFormer in the        ##
+##   Hugging Face cache (or run once with network access).                                    ##
+##                                                                                            ##
+################################################################################################
+
+BANNER
+  say "models: $MODELS; params: $PARAMS (config/sfs.yaml with the model entries replaced)"
+elif [ "${SFS_DEMO_WEIGHTS:-random}" = random ]; then
   cat >&2 <<'BANNER'
 
 ################################################################################################
@@ -124,12 +181,13 @@ BANNER
   # Random FastSAM weights give tiny, spread scores; conf 0.003 yields ~100 masks (docs/architecture.md).
   node_args+=(-p allow_random_weights:=true -p fastsam.conf:=0.003)
 else
-  say "pretrained weights found"
+  say "models: $MODELS"
 fi
 
 mkdir -p "$OUT"
 rm -f "$OUT"/overlay_*.png "$OUT"/semantic_*.png "$OUT"/legend.json "$OUT"/summary.json \
       "$OUT"/summary.txt "$OUT"/*.log
+if [ "$PARAMS" != "$TINY_PARAMS" ]; then rm -f "$TINY_PARAMS"; fi
 say "ROS_DOMAIN_ID=$ROS_DOMAIN_ID, outputs in $OUT/"
 say "camera: $FRAMES frames of $SOURCE at ${WIDTH}x${HEIGHT}, $RATE Hz → $CAMERA_TOPIC → /sfs → recorder"
 
@@ -173,7 +231,8 @@ trap 'cleanup || true' EXIT
 
 # The recorder first (it must not miss the first outputs), then the node; the camera waits
 # until the node subscribes, which the node does once its models are loaded.
-"$PY" -m sfs_ros.ros.recorder --ros-args -r __ns:=/sfs \
+"$PY" -m sfs_ros.demo.recorder --ros-args -r __ns:=/sfs \
+  -r ground_truth:="$CAMERA_TOPIC/ground_truth" -p models:="$MODELS" \
   -p output_dir:="$OUT" -p max_frames:="$FRAMES" -p save_every:=1 \
   -p timeout_s:="$IDLE_TIMEOUT_S" -p startup_timeout_s:="$STARTUP_TIMEOUT_S" \
   2> >(prefixed recorder "$OUT/recorder.log") >>"$OUT/recorder.log" &
@@ -181,9 +240,9 @@ RECORDER_PID=$!
 "$PY" -m sfs_ros.node --ros-args -r __ns:=/sfs -r image:="$CAMERA_TOPIC" "${node_args[@]}" \
   > >(prefixed node "$OUT/node.log") 2>&1 &
 NODE_PID=$!
-"$PY" -m sfs_ros.ros.demo_camera --ros-args -r image:="$CAMERA_TOPIC" \
+"$PY" -m sfs_ros.demo.camera --ros-args -r image:="$CAMERA_TOPIC" \
   -p source:="$SOURCE" -p rate_hz:="$RATE" -p width:="$WIDTH" -p height:="$HEIGHT" \
-  -p max_frames:="$FRAMES" -p loop:=true \
+  -p max_frames:="$FRAMES" -p loop:=true "${camera_args[@]}" \
   > >(prefixed camera "$OUT/camera.log") 2>&1 &
 CAMERA_PID=$!
 say "started recorder (pid $RECORDER_PID), node (pid $NODE_PID), camera (pid $CAMERA_PID)"

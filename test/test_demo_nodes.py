@@ -1,9 +1,10 @@
-"""The demo graph's own nodes: samples, demo_camera and recorder.
+"""The demo graph's own nodes (``sfs_ros.demo``): samples, demo_camera and recorder.
 
-Unit tests cover ``sfs_ros.samples`` and the recorder's ROS-free bookkeeping. The DDS tests run
-the real processes: demo_camera → a small echo process standing in for the sfs node (it
-republishes label images with the input's header and a latched legend; the node's own tests
-cover the node) → recorder, and check what the recorder wrote.
+Unit tests cover ``sfs_ros.samples``, the tiny-world source and params file, and the
+recorder's ROS-free bookkeeping and scoring. The DDS tests run the real processes:
+demo_camera → a small echo process standing in for the sfs node (it republishes label images
+with the input's header and a latched legend; the node's own tests cover the node) →
+recorder, and check what the recorder wrote.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import numpy as np
 import pytest
 
 from sfs_ros import samples
-from sfs_ros.ros.recorder import (
+from sfs_ros.demo import tiny_world
+from sfs_ros.demo.recorder import (
     RecorderStats,
     StatusView,
     format_summary,
     label_image,
     legend_to_dict,
 )
+from sfs_ros.demo.scoring import GroundTruthScorer
+from sfs_ros.world.classes import CLASS_NAMES, class_index, tiny_world_vocabulary
 
 WIDTH, HEIGHT, FRAMES = 64, 48, 5
 CAMERA_TOPIC = "/camera/image_raw"
@@ -194,6 +198,157 @@ def test_legend_to_dict():
     }
 
 
+# ------------------------------------------------------------------------------ scoring
+def _tw_legend(extra: dict[int, str] | None = None) -> dict:
+    """A legend whose id i + 1 is tiny-world class i (as the node's registry numbers them),
+    plus ``extra`` ids."""
+    names = {0: "unidentified", **{i + 1: n for i, n in enumerate(CLASS_NAMES)}, **(extra or {})}
+    return {
+        "revision": 1,
+        "vocabulary": "tiny-world",
+        "classes": [
+            {"id": i, "name": n, "color": [0, 0, 0], "source": 1} for i, n in names.items()
+        ],
+    }
+
+
+def test_scorer_pairs_by_stamp_and_scores_planted_label_maps():
+    floor, wall, ball = class_index("floor"), class_index("wall"), class_index("ball")
+    truth = np.full((4, 10), floor, np.uint8)
+    truth[:2] = wall
+    truth[3, :4] = ball  # 4 ball pixels
+    labels = truth.astype(np.uint16) + 1  # perfect ...
+    labels[0, :5] = floor + 1  # ... but 5 wall pixels called floor
+    labels[3, :2] = 0  # 2 ball pixels unidentified (a miss, no class gains)
+    labels[2, 9] = 200  # 1 floor pixel as "person": no tiny-world class (a miss)
+    other = np.full((4, 10), wall, np.uint8)  # a second frame: all wall, labelled all wall
+    scorer = GroundTruthScorer(tiny_world_vocabulary())
+    # arrival order differs per side: truth of frame 2, labels of frame 1, labels of 2, truth 1
+    assert not scorer.on_ground_truth(2, other)
+    assert not scorer.on_labels(1, labels)
+    assert scorer.on_labels(2, other.astype(np.uint16) + 1)
+    assert scorer.on_ground_truth(1, truth)
+    assert not scorer.on_ground_truth(3, truth)  # its label map never comes (a node drop)
+    result = scorer.results(_tw_legend({200: "person"}))
+    assert result["frames_scored"] == 2
+    assert result["ground_truth_without_label_map"] == 1
+    assert result["label_maps_without_ground_truth"] == 0
+    # wall: truth 20 + 40 = 60, hit 55, predicted 55 -> 55 / 60
+    # floor: truth 16, hit 15 (one "person"), predicted 15 + 5 -> 15 / 21
+    # ball: truth 4, hit 2, predicted 2 -> 2 / 4
+    assert result["iou"] == {
+        "floor": pytest.approx(15 / 21, abs=1e-4),
+        "wall": pytest.approx(55 / 60, abs=1e-4),
+        "ball": pytest.approx(0.5, abs=1e-4),
+    }
+    assert result["miou"] == pytest.approx((15 / 21 + 55 / 60 + 0.5) / 3, abs=1e-4)
+    assert result["pixel_accuracy"] == pytest.approx(72 / 80, abs=1e-4)
+    assert result["classes_scored"] == 3
+    assert result["unmapped_ids"] == {"0": "unidentified", "200": "person"}
+    assert result["error"] is None
+
+
+def test_scorer_bounded_buffers_and_no_score_without_pairs():
+    scorer = GroundTruthScorer(tiny_world_vocabulary(), max_pending=2)
+    assert scorer.results(_tw_legend()) is None  # no ground truth at all: no section
+    for stamp in range(5):
+        scorer.on_ground_truth(stamp, np.zeros((2, 2), np.uint8))
+    result = scorer.results(_tw_legend())
+    assert result["frames_scored"] == 0 and result["ground_truth_without_label_map"] == 5
+    assert result["miou"] is None and "paired" in result["error"]
+    assert scorer.on_labels(4, np.ones((2, 2), np.uint16))  # still waiting: the newest two
+    assert not scorer.on_labels(0, np.ones((2, 2), np.uint16))  # given up on
+    assert scorer.results(None)["error"].startswith("no legend")
+    assert scorer.results(_tw_legend())["pixel_accuracy"] == 1.0
+
+
+def test_recorder_summary_ends_with_the_miou():
+    stats = RecorderStats(semantic_topic="/sfs/semantic", models="tiny world (trained)")
+    truth = np.full((4, 4), class_index("sky"), np.uint8)
+    truth[2:] = class_index("duck")
+    labels = truth.astype(np.uint16) + 1
+    labels[3] = 0
+    stats.on_semantic(labels, "mono16", "cam", latency_ms=5.0, now=1.0)
+    stats.scorer.on_labels(7, labels)
+    stats.scorer.on_ground_truth(7, truth)
+    stats.legend = _tw_legend()
+    summary = stats.summary("max_frames", 2.0)
+    score = summary["ground_truth"]
+    assert score["iou"] == {"sky": 1.0, "duck": 0.5} and score["miou"] == 0.75
+    assert score["pixel_accuracy"] == 0.75
+    assert summary["models"] == "tiny world (trained)"
+    assert [c["name"] for c in summary["classes_seen"]] == ["unidentified", "sky", "duck"]
+    assert json.loads(json.dumps(summary)) == summary
+    lines = format_summary(summary, "out").splitlines()
+    assert lines[-1].startswith("mIoU:          0.750 over the 2 classes")
+    assert lines[-2].startswith("pixel acc.:    0.750")
+    assert lines[-3] == "IoU per class: sky 1.00, duck 0.50"
+    assert "tiny world (trained)" in "\n".join(lines)
+    assert "mIoU" not in format_summary(RecorderStats().summary("timeout", 1.0), "out")
+
+
+# ------------------------------------------------------------------------------ tiny world
+def test_tiny_world_stream_is_deterministic_pans_and_loops():
+    first = list(tiny_world.scene_stream(5, 96, 64, frames=3, step=4, loop=False))
+    again = list(tiny_world.scene_stream(5, 96, 64, frames=3, step=4, loop=False))
+    assert len(first) == 3
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.semantic, b.semantic)
+    assert first[0].rgb.shape == (64, 96, 3) and first[0].semantic.shape == (64, 96)
+    assert np.array_equal(first[1].semantic[:, :-4], first[0].semantic[:, 4:])  # pans right
+    looped = tiny_world.scene_stream(5, 96, 64, frames=3, step=4, loop=True)
+    played = [next(looped) for _ in range(4)]
+    assert np.array_equal(played[3].rgb, first[0].rgb)
+    assert next(tiny_world.scene_stream(5)).rgb.shape == (480, 640, 3)  # 0 x 0: 640x480
+
+
+def test_tiny_world_params_file_changes_only_the_model_entries(tmp_path: Path):
+    from sfs_ros.params import load_config
+
+    models = tiny_world.FIXTURE_MODELS
+    if tiny_world.missing_parts(models):
+        pytest.skip(f"tiny-world models missing in {models}")
+    base = Path(__file__).resolve().parents[1] / "config" / "sfs.yaml"
+    out = tmp_path / "tw.yaml"
+    assert tiny_world.main(["params", "--base", str(base), "--out", str(out)]) == 0
+    shipped, written = load_config(str(base)), load_config(str(out))
+    changed = {k for k in shipped if shipped[k] != written[k]}
+    model_keys = set(tiny_world.demo_overrides(models))
+    assert changed <= model_keys  # everything else stays at the shipped defaults
+    assert {"fastsam.model", "closed_set.model", "open_vocab.model"} <= changed
+    assert model_keys <= {  # the model entries, and what belongs to them
+        "fastsam.model",
+        "fastsam.imgsz",
+        "closed_set.model",
+        "open_vocab.model",
+        "open_vocab.pretrained",
+        "open_vocab.vocabulary",
+        "open_vocab.templates",
+    }
+    assert Path(written["fastsam.model"]) == (models / "fastsam.pt").resolve()
+    assert written["closed_set.model"] == str((models / "segformer").resolve())
+    assert written["open_vocab.model"] == f"local-dir:{(models / 'clip').resolve()}"
+    assert written["open_vocab.vocabulary"] == ["duck", "star", "kite"]
+    assert written["open_vocab.enabled"] is shipped["open_vocab.enabled"]
+    assert written["fastsam.conf"] == 0.4
+    with pytest.raises(FileExistsError):  # never overwrites
+        tiny_world.write_params_file(base, out, {})
+    assert (
+        tiny_world.main(
+            [
+                "params",
+                "--base",
+                str(base),
+                "--models",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "x.yaml"),
+            ]
+        )
+        == 3
+    )
+
+
 # ------------------------------------------------------------------------------ DDS
 ECHO_NODE = textwrap.dedent(
     """
@@ -275,7 +430,7 @@ def _camera_args(**params: object) -> list[str]:
         "frame_id": FRAME_ID,
     }
     base.update(params)
-    args = ["-m", "sfs_ros.ros.demo_camera", "--ros-args", "-r", f"image:={CAMERA_TOPIC}"]
+    args = ["-m", "sfs_ros.demo.camera", "--ros-args", "-r", f"image:={CAMERA_TOPIC}"]
     for key, value in base.items():
         args += ["-p", f"{key}:={value}"]
     return args
@@ -284,7 +439,7 @@ def _camera_args(**params: object) -> list[str]:
 def _recorder_args(out: Path, **params: object) -> list[str]:
     base = {"output_dir": str(out), "max_frames": FRAMES, "timeout_s": 10.0}
     base.update(params)
-    args = ["-m", "sfs_ros.ros.recorder", "--ros-args", "-r", "__ns:=/sfs"]
+    args = ["-m", "sfs_ros.demo.recorder", "--ros-args", "-r", "__ns:=/sfs"]
     for key, value in base.items():
         args += ["-p", f"{key}:={value}"]
     return args
@@ -340,6 +495,117 @@ def test_camera_echo_recorder_graph(dds_env, processes, tmp_path: Path):
     assert summary["images_saved"] == 6
     assert "frames out:    5 label images received" in (out / "summary.txt").read_text()
     assert "== sfs recorder summary (/sfs/semantic) ==" in rec_out
+
+
+TRUTH_ECHO = textwrap.dedent(
+    """
+    # Stands in for the sfs node on the tiny-world source: for every other frame it labels
+    # each pixel with its true class (id = class + 1, legend named after the tiny world), so a
+    # recorder that pairs by stamp scores 1.0 and one that pairs by arrival order does not.
+    import signal, sys
+    import numpy as np
+    import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
+    from sensor_msgs.msg import Image
+    from sfs_ros.msg import ClassInfo, ClassLegend
+    from sfs_ros.ros.conversions import to_image_msg
+    from sfs_ros.demo.recorder import label_image
+    from sfs_ros.world.classes import CLASS_NAMES
+
+    stop = []
+    signal.signal(signal.SIGINT, lambda *a: stop.append(1))
+    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("sfs", namespace="/sfs")
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    semantic = node.create_publisher(Image, "semantic", qos)
+    legend = node.create_publisher(ClassLegend, "legend", QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    msg = ClassLegend(revision=1, vocabulary="tiny-world")
+    msg.classes = [ClassInfo(id=0, name="unidentified", color=[0, 0, 0], source=0)] + [
+        ClassInfo(id=i + 1, name=n, color=[0, 0, 0], source=1) for i, n in enumerate(CLASS_NAMES)
+    ]
+    legend.publish(msg)
+    images, truths, pairs = set(), {}, [0]
+
+    def stamp(m):
+        return (m.header.stamp.sec, m.header.stamp.nanosec)
+
+    def maybe_publish(key):
+        if key in images and key in truths:
+            header, truth = truths.pop(key)
+            images.discard(key)
+            pairs[0] += 1
+            if pairs[0] % 2:  # frames 1, 3, 5, ...: the others are "dropped"
+                labels = truth.astype(np.uint16) + 1
+                semantic.publish(to_image_msg(labels, "mono16", header))
+
+    def on_image(m):
+        images.add(stamp(m))
+        maybe_publish(stamp(m))
+
+    def on_truth(m):
+        truths[stamp(m)] = (m.header, label_image(m))
+        maybe_publish(stamp(m))
+
+    node.create_subscription(Image, "image", on_image, qos)
+    node.create_subscription(Image, "image/ground_truth", on_truth, qos)
+    while not stop:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.try_shutdown()
+    """
+)
+
+
+@pytest.mark.dds
+def test_tiny_world_camera_ground_truth_is_scored_by_stamp(dds_env, processes, tmp_path: Path):
+    out, frames = tmp_path / "tw", 6
+    recorder = processes.python(
+        [
+            *_recorder_args(out, max_frames=frames // 2, startup_timeout_s=60.0),
+            "-r",
+            f"ground_truth:={CAMERA_TOPIC}/ground_truth",
+        ],
+        dds_env,
+    )
+    processes.python(
+        [
+            "-c",
+            TRUTH_ECHO,
+            "--ros-args",
+            "-r",
+            f"image:={CAMERA_TOPIC}",
+            "-r",
+            f"image/ground_truth:={CAMERA_TOPIC}/ground_truth",
+        ],
+        dds_env,
+    )
+    camera = processes.python(
+        _camera_args(source="tiny-world", max_frames=frames, tiny_world_step=16), dds_env
+    )
+    rec_out, _ = recorder.communicate(timeout=120)
+    cam_out, _ = camera.communicate(timeout=30)
+    assert recorder.returncode == 0, rec_out
+    assert camera.returncode == 0, cam_out
+    assert f"ground truth → {CAMERA_TOPIC}/ground_truth" in cam_out
+    summary = json.loads((out / "summary.json").read_text())
+    score = summary["ground_truth"]
+    assert summary["frames_out"] == frames // 2
+    assert score is not None, rec_out
+    assert score["frames_scored"] == frames // 2
+    assert score["label_maps_without_ground_truth"] == 0
+    assert score["pixel_accuracy"] == 1.0 and score["miou"] == 1.0
+    scenes = list(tiny_world.scene_stream(width=WIDTH, height=HEIGHT, step=16, loop=False))
+    present = set()
+    for scene in scenes[:frames:2]:  # the frames the stand-in labelled: 0, 2, 4
+        present |= {CLASS_NAMES[c] for c in np.unique(scene.semantic)}
+    assert set(score["iou"]) == present
+    labels = cv2.imread(str(out / "semantic_000001.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(labels, scenes[2].semantic.astype(np.uint16) + 1)
+    text = (out / "summary.txt").read_text().splitlines()
+    assert text[-1].startswith("mIoU:          1.000")
 
 
 CHECKER = textwrap.dedent(

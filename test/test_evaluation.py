@@ -171,6 +171,21 @@ def test_confusion_matrix_matches_oracle_on_random_images() -> None:
     assert r.aacc == pytest.approx(want["aacc"])
 
 
+def test_confusion_matrix_counts_equal_the_expanded_pixels() -> None:
+    """``update(pred, gt, counts)`` (pairs counted elsewhere) adds what the pixels would."""
+    rng = np.random.default_rng(5)
+    pred = rng.integers(0, 5, 200)  # 4 = no class (num_classes 4)
+    gt = rng.choice([0, 1, 2, 3, 255], 200)
+    pixels = ConfusionMatrix(4)
+    pixels.update(pred, gt)
+    pairs, counts = np.unique(np.stack([pred, gt]), axis=1, return_counts=True)
+    counted = ConfusionMatrix(4)
+    counted.update(pairs[0], pairs[1], counts=counts)
+    np.testing.assert_array_equal(counted.matrix, pixels.matrix)
+    with pytest.raises(ValueError, match="counts shape"):
+        counted.update(pairs[0], pairs[1], counts=counts[:-1])
+
+
 def test_confusion_matrix_rejects_bad_ground_truth() -> None:
     cm = ConfusionMatrix(3)
     with pytest.raises(ValueError, match="ground-truth value 7"):

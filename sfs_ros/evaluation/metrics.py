@@ -89,13 +89,15 @@ class ConfusionMatrix:
         self.ignore_index = int(ignore_index)
         self.matrix = np.zeros((self.num_classes, self.num_classes + 1), dtype=np.int64)
 
-    def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
-        """Add one image.
+    def update(self, pred: np.ndarray, gt: np.ndarray, counts: np.ndarray | None = None) -> None:
+        """Add one image (or pixel pairs counted beforehand).
 
         Args:
             pred: predicted dataset class per pixel (any integer dtype); values outside
                 ``[0, num_classes)`` mean "no class".
             gt: ground-truth dataset class per pixel, ``ignore_index`` for ignored pixels.
+            counts: optional, same shape: how many pixels each ``(pred, gt)`` element stands
+                for (a joint histogram accumulated elsewhere); default one each.
 
         Raises:
             ValueError: on a shape mismatch or a ground-truth value that is neither a class
@@ -105,6 +107,8 @@ class ConfusionMatrix:
         gt = np.asarray(gt)
         if pred.shape != gt.shape:
             raise ValueError(f"prediction shape {pred.shape} != ground-truth shape {gt.shape}")
+        if counts is not None and np.shape(counts) != gt.shape:
+            raise ValueError(f"counts shape {np.shape(counts)} != ground-truth shape {gt.shape}")
         valid = gt != self.ignore_index
         g = gt[valid].astype(np.int64, copy=False)
         if g.size and (g.min() < 0 or g.max() >= self.num_classes):
@@ -116,8 +120,11 @@ class ConfusionMatrix:
         p = pred[valid].astype(np.int64, copy=False)
         p = np.where((p >= 0) & (p < self.num_classes), p, self.num_classes)
         width = self.num_classes + 1
-        counts = np.bincount(g * width + p, minlength=self.num_classes * width)
-        self.matrix += counts.reshape(self.num_classes, width)
+        weights = None if counts is None else np.asarray(counts)[valid].astype(np.float64)
+        hist = np.bincount(g * width + p, weights=weights, minlength=self.num_classes * width)
+        if weights is not None:  # bincount sums weights as floats; counts are whole pixels
+            hist = np.rint(hist).astype(np.int64)
+        self.matrix += hist.reshape(self.num_classes, width)
 
     def results(self) -> SegmentationMetrics:
         """Metrics over everything added so far (see the module docstring for definitions)."""

@@ -35,7 +35,6 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from sfs_ros import render
 from sfs_ros.errors import SfsError
 from sfs_ros.msg import ClassInfo, ClassLegend
 from sfs_ros.params import PARAMS, ConfigError
@@ -44,11 +43,10 @@ from sfs_ros.ros.conversions import (
     ImageConversionError,
     compressed_msg_to_rgb,
     image_msg_to_rgb,
-    to_image_msg,
 )
 from sfs_ros.ros.diagnostics import CameraMonitor, camera_status, hardware_id
 from sfs_ros.ros.frame_slot import SUPERSEDED, DropLogLimiter, FrameSlots
-from sfs_ros.ros.legend_image import draw_legend
+from sfs_ros.ros.outputs import ON_EVERY_FRAME, OutputEncoder
 from sfs_ros.ros.qos import (
     AUTO,
     IMAGE_OUT_QOS,
@@ -145,6 +143,16 @@ class _Camera:
     stopped_reported: bool = False
     info: dict[str, str] = field(default_factory=dict)
 
+    def image_publishers(self) -> dict[str, Any]:
+        """The image publishers by output name (``sfs_ros.ros.outputs.IMAGE_OUTPUTS``)."""
+        return {
+            "semantic": self.semantic,
+            "semantic_color": self.color,
+            "overlay": self.overlay,
+            "instances": self.instances,
+            "legend_image": self.legend_image,
+        }
+
     @property
     def topic(self) -> str:
         """Resolved input topic."""
@@ -169,8 +177,7 @@ class SfsNode(Node):
         self._closing = False
         self._closed = False
         self._drop_log = DropLogLimiter(DROP_LOG_PERIOD_S)
-        self._lut: np.ndarray | None = None
-        self._lut_revision = -1
+        self._outputs: OutputEncoder | None = None
         self._waiting_timer: Any = None
         self._diagnostics: Any = None
         self._log_handler = _RosLogHandler(self.get_logger())
@@ -196,6 +203,7 @@ class SfsNode(Node):
             values["cameras"], values["image_topics"], self.config["input_transport"]
         )
         self.pipeline = self._pipeline_factory(self.config)
+        self._outputs = OutputEncoder(self.pipeline.registry, Image)
         self._settings = LiveSettings(self.config, Pipeline.LIVE_KEYS)
         self._slots = FrameSlots([s.name for s in specs])
         transport, qos_name = self.config["input_transport"], self.config["input_qos"]
@@ -472,44 +480,30 @@ class SfsNode(Node):
         if not published:
             raise _DroppedFrameError("shutdown", "node is shutting down")
 
-    def _color_lut(self) -> np.ndarray:
-        registry = self.pipeline.registry
-        if self._lut is None or registry.revision != self._lut_revision:
-            self._lut_revision = registry.revision
-            self._lut = registry.color_lut()
-        return self._lut
-
     def _publish(
         self, cam: _Camera, header: Any, rgb: np.ndarray, result: SegmentationResult
     ) -> bool:
         """Publish one frame's outputs; False when the node is closing (nothing sent).
 
+        The messages come from :meth:`OutputEncoder.encode` (``sfs_ros/ros/outputs.py``, also
+        what ``sfs-bench`` times); ``semantic`` on every frame, the others while subscribed.
         Every call into rclpy (subscriber counts, publish) happens under ``_publish_lock`` and
         only while the node is not closing, so :meth:`close` never destroys the node under a
         worker that is inside rclpy.
         """
+        publishers = cam.image_publishers()
         with self._publish_lock:
             if self._closing:
                 return False
-            wanted = {
-                pub: pub.get_subscription_count() > 0
-                for pub in (cam.color, cam.overlay, cam.instances, cam.legend_image)
-            }
-        outputs = [(cam.semantic, to_image_msg(result.label_map, "mono16", header))]
-        if wanted[cam.color]:
-            color = render.colorize(result.label_map, self._color_lut())
-            outputs.append((cam.color, to_image_msg(color, "rgb8", header)))
-        if wanted[cam.overlay]:
-            alpha = self._settings.get("overlay_alpha")
-            blended = render.overlay(rgb, result.label_map, self._color_lut(), alpha)
-            outputs.append((cam.overlay, to_image_msg(blended, "rgb8", header)))
-        if wanted[cam.instances]:
-            outputs.append((cam.instances, to_image_msg(result.instance_map, "mono16", header)))
-        if wanted[cam.legend_image]:
-            present = set(np.unique(result.label_map).tolist())
-            entries = [e for e in self.pipeline.registry.entries() if e.id in present]
-            swatches = draw_legend([(e.id, e.name, e.color) for e in entries])
-            outputs.append((cam.legend_image, to_image_msg(swatches, "rgb8", header)))
+            wanted = [
+                name
+                for name, pub in publishers.items()
+                if name != ON_EVERY_FRAME and pub.get_subscription_count() > 0
+            ]
+        messages = self._outputs.encode(
+            result, rgb, header, overlay_alpha=self._settings.get("overlay_alpha"), wanted=wanted
+        )
+        outputs = [(publishers[name], msg) for name, msg in messages.items()]
         with self._publish_lock:
             if self._closing:
                 return False

@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """``demo_camera``: a stand-in camera that plays a video, images or a panning sequence.
 
 Run::
 
-    python -m sfs_ros.ros.demo_camera --ros-args -r image:=/camera/image_raw \\
+    python -m sfs_ros.demo.camera --ros-args -r image:=/camera/image_raw \\
         -p source:=samples -p rate_hz:=2.0 -p width:=640 -p height:=480 -p max_frames:=30
 
 Publishes ``sensor_msgs/Image`` on ``image`` (relative, so remapping and namespaces work), or
@@ -11,11 +12,20 @@ with ``transport:=compressed`` a JPEG ``sensor_msgs/CompressedImage`` on ``image
 as with image_transport).
 Each header has ``stamp = now`` and ``frame_id`` from the parameter. Nothing is published (and
 no frame counted) before the publisher has a subscriber, so the first frames are not lost on
-a node that is still starting; a log line says that it waits. With ``max_frames`` > 0 the
+a node that is still starting; a log line says that it waits (with ground truth, also up to
+10 s for a subscriber of the ground truth). With ``max_frames`` > 0 the
 process exits 0 after that many frames. It also reports ``frames_published`` on
 ``/diagnostics`` (status name ``demo_camera: <topic>``), which the recorder uses as "frames in".
 
-Parameters: ``source`` (``samples`` | ``synthetic`` | a video | an image | a folder of images),
+Source ``tiny-world`` (:mod:`sfs_ros.demo.tiny_world`): a camera panning over a tiny-world
+scene (world ``tiny_world_seed``, ``tiny_world_frames`` frames ``tiny_world_step`` pixels apart,
+then from the start again). Its ground truth goes out with every frame: a ``mono8`` Image of
+tiny-world class values (``sfs_ros.world.classes.CLASSES``) with the same header, on
+``<image>/ground_truth`` (following a remapped ``image`` like ``image/compressed``), published
+just before the frame, so a recorder pairs the node's label maps with it by stamp.
+
+Parameters: ``source`` (``samples`` | ``synthetic`` | ``tiny-world`` | a video | an image | a
+folder of images), ``tiny_world_seed`` / ``tiny_world_frames`` / ``tiny_world_step``,
 ``rate_hz``, ``width`` / ``height`` (0 = the source's size), ``frame_id``, ``loop``,
 ``max_frames`` (0 = forever), ``encoding`` (rgb8 | bgr8), ``transport`` (raw | compressed),
 ``jpeg_quality``, ``qos`` (reliable | best_effort), ``wait_for_subscriber``.
@@ -42,6 +52,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from sfs_ros.demo import tiny_world
 from sfs_ros.ros.conversions import to_image_msg
 from sfs_ros.ros.signals import StopFlag
 from sfs_ros.samples import SamplesNotFoundError, frame_sequence
@@ -52,6 +63,7 @@ QOS_CHOICES = ("reliable", "best_effort")
 _WAIT_LOG_PERIOD_S = 10.0
 _ACK_TIMEOUT_S = 3.0
 _SETTLE_S = 0.5
+_TRUTH_WAIT_S = 10.0  # source tiny-world: how long to wait for a ground-truth subscriber
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,9 @@ class CameraConfig:
     jpeg_quality: int
     qos: str
     wait_for_subscriber: bool
+    tiny_world_seed: int
+    tiny_world_frames: int
+    tiny_world_step: int
 
     def __post_init__(self) -> None:
         for name, value, choices in (
@@ -94,7 +109,10 @@ _PARAMS: tuple[tuple[str, Any, ParameterDescriptor], ...] = (
     (
         "source",
         "samples",
-        _descriptor("samples | synthetic | path of a video, an image or a folder of images"),
+        _descriptor(
+            "samples | synthetic | tiny-world (with ground truth) | path of a video, an image "
+            "or a folder of images"
+        ),
     ),
     ("rate_hz", 10.0, _descriptor("frames per second (> 0)")),
     ("width", 640, _descriptor("output width in pixels, 0 = the source's", (0, 16384))),
@@ -111,6 +129,21 @@ _PARAMS: tuple[tuple[str, Any, ParameterDescriptor], ...] = (
     ("jpeg_quality", 90, _descriptor("JPEG quality (compressed transport)", (1, 100))),
     ("qos", "reliable", _descriptor("reliable | best_effort (KEEP_LAST)")),
     ("wait_for_subscriber", True, _descriptor("publish only once a subscriber is matched")),
+    (
+        "tiny_world_seed",
+        tiny_world.DEFAULT_SEED,
+        _descriptor("source tiny-world: world seed", (0, 2**31 - 1)),
+    ),
+    (
+        "tiny_world_frames",
+        tiny_world.DEFAULT_FRAMES,
+        _descriptor("source tiny-world: frames of one pan before it starts over", (1, 10**5)),
+    ),
+    (
+        "tiny_world_step",
+        tiny_world.DEFAULT_STEP,
+        _descriptor("source tiny-world: pan per frame in pixels", (0, 4096)),
+    ),
 )
 
 
@@ -144,9 +177,7 @@ class DemoCamera(Node):
         super().__init__("demo_camera", **kwargs)
         self.config = CameraConfig(**declare_parameters(self, _PARAMS))
         cfg = self.config
-        self._frames: Iterator[np.ndarray] = frame_sequence(
-            cfg.source, cfg.width, cfg.height, cfg.loop
-        )
+        self._frames: Iterator[tuple[np.ndarray, np.ndarray | None]] = _frames_of(cfg)
         reliability = (
             ReliabilityPolicy.RELIABLE if cfg.qos == "reliable" else ReliabilityPolicy.BEST_EFFORT
         )
@@ -157,7 +188,10 @@ class DemoCamera(Node):
         if cfg.transport == "raw":
             self._pub = self.create_publisher(Image, "image", qos)
         else:
-            self._pub = self.create_publisher(CompressedImage, self._compressed_topic(), qos)
+            self._pub = self.create_publisher(CompressedImage, self._sub_topic("compressed"), qos)
+        self._truth_pub = None
+        if cfg.source == tiny_world.SOURCE_NAME:
+            self._truth_pub = self.create_publisher(Image, self._sub_topic("ground_truth"), qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.published = 0
         self.started = False
@@ -172,18 +206,19 @@ class DemoCamera(Node):
             f"source '{cfg.source}' → {self._pub.topic_name} ({cfg.transport}, {cfg.encoding}, "
             f"{cfg.width or 'native'}x{cfg.height or 'native'}, {cfg.rate_hz:g} Hz, "
             f"qos {cfg.qos}, max_frames {cfg.max_frames or 'unlimited'})"
+            + (f"; ground truth → {self._truth_pub.topic_name}" if self._truth_pub else "")
         )
 
-    def _compressed_topic(self) -> str:
-        """``<image>/compressed`` after remapping, as image_transport names it.
+    def _sub_topic(self, suffix: str) -> str:
+        """``<image>/<suffix>`` after remapping, as image_transport names ``compressed``.
 
         ``-r image:=/camera/image_raw`` does not remap ``image/compressed`` (a different name),
-        so unless ``image/compressed`` is remapped itself it follows the ``image`` topic.
+        so unless ``image/<suffix>`` is remapped itself it follows the ``image`` topic.
         """
-        remapped = self.resolve_topic_name("image/compressed")
-        if remapped != self.resolve_topic_name("image/compressed", only_expand=True):
+        remapped = self.resolve_topic_name(f"image/{suffix}")
+        if remapped != self.resolve_topic_name(f"image/{suffix}", only_expand=True):
             return remapped
-        return self.resolve_topic_name("image") + "/compressed"
+        return self.resolve_topic_name("image") + f"/{suffix}"
 
     # ------------------------------------------------------------------------------ frames
     def _tick(self) -> None:
@@ -196,7 +231,7 @@ class DemoCamera(Node):
             self._first_stamp = time.monotonic()
             self.get_logger().info(f"publishing on {self._pub.topic_name}")
         try:
-            frame = next(self._frames)
+            frame, truth = next(self._frames)
         except StopIteration:
             self.get_logger().info(f"source ended after {self.published} frames")
             self._finish()
@@ -206,7 +241,10 @@ class DemoCamera(Node):
             self.get_logger().error(self.error)
             self._finish()
             return
-        self._pub.publish(self._to_msg(frame))
+        msg = self._to_msg(frame)
+        if self._truth_pub is not None and truth is not None:
+            self._truth_pub.publish(to_image_msg(truth, "mono8", msg.header, Image))
+        self._pub.publish(msg)
         self.published += 1
         if self.config.max_frames and self.published >= self.config.max_frames:
             elapsed = time.monotonic() - (self._first_stamp or time.monotonic())
@@ -232,7 +270,22 @@ class DemoCamera(Node):
             return False
         if self._matched_at is None:
             self._matched_at = now
-        return now - self._matched_at >= _SETTLE_S
+        if now - self._matched_at < _SETTLE_S:
+            return False
+        return self._truth_ready(now - self._matched_at)
+
+    def _truth_ready(self, waited_s: float) -> bool:
+        """With ground truth: True once it has a subscriber too (a recorder), or after
+        ``_TRUTH_WAIT_S`` without one (then it says so: nothing will be scored)."""
+        if self._truth_pub is None or self._truth_pub.get_subscription_count() > 0:
+            return True
+        if waited_s < _TRUTH_WAIT_S:
+            return False
+        self.get_logger().warning(
+            f"no subscriber on {self._truth_pub.topic_name} after {_TRUTH_WAIT_S:g} s: "
+            "publishing anyway; ground truth sent before a recorder subscribes is lost"
+        )
+        return True
 
     def _to_msg(self, rgb: np.ndarray) -> Image | CompressedImage:
         cfg = self.config
@@ -284,9 +337,24 @@ class DemoCamera(Node):
 
     def flush(self, timeout_s: float = _ACK_TIMEOUT_S) -> None:
         """Wait until reliable subscribers acknowledged what was published (bounded)."""
-        for pub in (self._pub, self._diag_pub):
-            if pub.qos_profile.reliability == ReliabilityPolicy.RELIABLE:
+        for pub in (self._pub, self._truth_pub, self._diag_pub):
+            if pub is not None and pub.qos_profile.reliability == ReliabilityPolicy.RELIABLE:
                 pub.wait_for_all_acked(Duration(seconds=timeout_s))
+
+
+def _frames_of(cfg: CameraConfig) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """(RGB frame, ground truth or None) pairs of the configured source."""
+    if cfg.source == tiny_world.SOURCE_NAME:
+        scenes = tiny_world.scene_stream(
+            cfg.tiny_world_seed,
+            cfg.width,
+            cfg.height,
+            frames=cfg.tiny_world_frames,
+            step=cfg.tiny_world_step,
+            loop=cfg.loop,
+        )
+        return ((scene.rgb, scene.semantic) for scene in scenes)
+    return ((frame, None) for frame in frame_sequence(cfg.source, cfg.width, cfg.height, cfg.loop))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,8 @@
 """The peer pipeline: Semantic-Fast-SAM / SSA closed-set labelling, written plainly.
 
 This is benchmark code, not product code. It does what the reference repositories do
-(the Semantic-Fast-SAM / SSA recipe), so that ``sfs-bench`` can time it on the same inputs
-as sfs_ros:
+(the Semantic-Fast-SAM / SSA recipe), so that ``sfs-bench pipeline``
+(:mod:`sfs_ros.bench.pipeline`) can time it on the same inputs as sfs_ros:
 
 1. ``ultralytics.FastSAM(path).predict(pil_rgb, retina_masks=True, imgsz=1024, conf, iou=0.9)``
    → full-resolution masks;
@@ -14,8 +14,8 @@ as sfs_ros:
 
 Fair to the peer: the models are loaded once (SFS re-creates FastSAM per call), the torch
 thread count is restored after ultralytics' predictor lowers it (docs/architecture.md, "Build
-quirks"), ``max_det`` is
-set to the same mask budget as ours, and the colour order is RGB (the peers feed BGR).
+quirks"), ``max_det`` is set to the same mask budget as ours, and the colour order is RGB
+(the peers feed BGR).
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """``recorder``: records what the sfs node publishes and prints a summary of the run.
 
 Run (in the node's namespace, so the relative topics resolve to ``/sfs/...``)::
 
-    python -m sfs_ros.ros.recorder --ros-args -r __ns:=/sfs \\
+    python -m sfs_ros.demo.recorder --ros-args -r __ns:=/sfs \\
         -p output_dir:=demo_out -p max_frames:=30 -p timeout_s:=20.0
 
 Subscribes to ``semantic`` (mono16 class ids) and ``overlay`` (rgb8), both RELIABLE, to
-``legend`` (RELIABLE + TRANSIENT_LOCAL, so a late recorder still gets it) and to
-``/diagnostics``. Writes into ``output_dir``:
+``legend`` (RELIABLE + TRANSIENT_LOCAL, so a late recorder still gets it), to ``/diagnostics``
+and to ``ground_truth`` (mono8 tiny-world class values with the input frame's header, as the
+demo camera's ``tiny-world`` source publishes them on ``<image>/ground_truth``; remap it there).
+Writes into ``output_dir``:
 
 * ``overlay_<n:06d>.png`` and ``semantic_<n:06d>.png`` (16-bit class ids) for every
   ``save_every``-th frame of each topic (0 = none);
@@ -19,7 +22,10 @@ Subscribes to ``semantic`` (mono16 class ids) and ``overlay`` (rgb8), both RELIA
   ``drops_by_reason`` (the node's ``/diagnostics``), ``fps`` ((frames − 1) / time between the
   first and the last), ``latency_ms`` (now − header stamp at receipt: median, p90, min, max),
   ``class_ids_seen``, ``classes_seen`` (id, name, share of pixels), ``random_weights``,
-  ``exit_reason`` and the last diagnostics values of the node and the camera.
+  ``models`` (the ``models`` parameter: which models the demo runs), ``exit_reason``, the last
+  diagnostics values of the node and the camera, and ``ground_truth`` (None without ground
+  truth): label maps paired with their ground truth by stamp and scored, per-class IoU, mIoU
+  and pixel accuracy (:mod:`sfs_ros.demo.scoring`). The text summary ends with the mIoU.
 
 It exits after ``max_frames`` semantic frames (0 = no limit), ``timeout_s`` after the last frame
 (0 = never), ``startup_timeout_s`` without any frame (0 = wait forever), or on SIGINT/SIGTERM;
@@ -50,12 +56,14 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
+from sfs_ros.demo.camera import declare_parameters
+from sfs_ros.demo.scoring import GroundTruthScorer
 from sfs_ros.labels import legend_msg_to_dict
 from sfs_ros.msg import ClassLegend
 from sfs_ros.ros.conversions import ImageConversionError, image_msg_to_rgb
-from sfs_ros.ros.demo_camera import declare_parameters
 from sfs_ros.ros.qos import latched, reliable
 from sfs_ros.ros.signals import StopFlag
+from sfs_ros.world.classes import tiny_world_vocabulary
 
 IMAGE_QOS = reliable(10)
 DIAGNOSTICS_QOS = QoSProfile(
@@ -158,6 +166,10 @@ class RecorderStats:
     statuses: dict[str, StatusView] = field(default_factory=dict)
     random_seen: bool = False
     bad_frames: int = 0
+    models: str = ""
+    scorer: GroundTruthScorer = field(
+        default_factory=lambda: GroundTruthScorer(tiny_world_vocabulary())
+    )
 
     def on_semantic(
         self, labels: np.ndarray, encoding: str, frame_id: str, latency_ms: float, now: float
@@ -270,6 +282,7 @@ class RecorderStats:
             "frame_ids": sorted(self.frame_ids),
             "encodings": sorted(self.encodings),
             "random_weights": random_weights,
+            "models": self.models or None,
             "exit_reason": exit_reason,
             "diagnostics": {
                 "node": {s.name: {"message": s.message, **s.values} for s in node},
@@ -277,7 +290,13 @@ class RecorderStats:
                     {camera.name: {"message": camera.message, **camera.values}} if camera else {}
                 ),
             },
+            "ground_truth": self.scorer.results(self.legend),
         }
+
+
+def _stamp_ns(stamp: Any) -> int:
+    """A ``builtin_interfaces/Time`` as integer nanoseconds (the pairing key)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -298,9 +317,11 @@ def format_summary(summary: Mapping[str, Any], output_dir: str) -> str:
     if summary["random_weights"] is True:
         weights = "RANDOM WEIGHTS (pipeline and timings are real, the labels are not)"
     elif summary["random_weights"] is False:
-        weights = "pretrained"
+        weights = "trained (not random)"
     else:
         weights = "unknown (no diagnostics from the node)"
+    if summary.get("models"):
+        weights += f"; {summary['models']}"
     lines = [
         f"== sfs recorder summary ({summary['semantic_topic']}) ==",
         f"frames in:     {show(summary['frames_in'])}"
@@ -316,7 +337,33 @@ def format_summary(summary: Mapping[str, Any], output_dir: str) -> str:
         f"stopped:       {summary['exit_reason']} after {show(summary['duration_s'], ' s')}",
         f"outputs:       {output_dir}/ (summary.json, legend.json, overlay_*.png, semantic_*.png)",
     ]
+    lines += _score_lines(summary.get("ground_truth"))
     return "\n".join(lines)
+
+
+def _score_lines(score: Mapping[str, Any] | None) -> list[str]:
+    """The ground-truth lines of the text summary (none without ground truth); mIoU last."""
+    if score is None:
+        return []
+    waiting = (
+        f"; {score['ground_truth_without_label_map']} frames without a label map (node drops)"
+        if score["ground_truth_without_label_map"]
+        else ""
+    )
+    lines = [
+        f"ground truth:  {score['frames_scored']} label images scored against the "
+        f"{score['vocabulary']} ground truth (paired by stamp){waiting}"
+    ]
+    if score["error"]:
+        return [*lines, f"mIoU:          unknown ({score['error']})"]
+    ranked = sorted(score["iou"].items(), key=lambda kv: -(kv[1] or 0.0))
+    lines += [
+        "IoU per class: " + ", ".join(f"{name} {iou:.2f}" for name, iou in ranked),
+        f"pixel acc.:    {score['pixel_accuracy']:.3f} (share of pixels labelled as the truth)",
+        f"mIoU:          {score['miou']:.3f} over the {score['classes_scored']} classes in the "
+        "ground truth or the labels",
+    ]
+    return lines
 
 
 def _write_json(path: Path, document: Any) -> None:
@@ -335,6 +382,7 @@ class RecorderConfig:
     max_frames: int
     timeout_s: float
     startup_timeout_s: float
+    models: str
 
     def __post_init__(self) -> None:
         for name in ("timeout_s", "startup_timeout_s"):
@@ -363,6 +411,7 @@ _PARAMS: tuple[tuple[str, Any, ParameterDescriptor], ...] = (
         0.0,
         _descriptor("stop if no frame arrives within this time, 0 = wait forever"),
     ),
+    ("models", "", _descriptor("which models the node runs, for the summary (free text)")),
 )
 
 
@@ -380,11 +429,17 @@ class Recorder(Node):
         self.create_subscription(
             DiagnosticArray, "/diagnostics", self._on_diagnostics, DIAGNOSTICS_QOS
         )
-        self.stats = RecorderStats(semantic_topic=self._semantic.topic_name)
+        self._truth = self.create_subscription(
+            Image, "ground_truth", self._on_ground_truth, IMAGE_QOS
+        )
+        self.stats = RecorderStats(
+            semantic_topic=self._semantic.topic_name, models=self.config.models
+        )
         self.started_at = time.monotonic()
         self._last_error_log = -float("inf")
         self.get_logger().info(
-            f"recording {self._semantic.topic_name} (+ overlay, legend, /diagnostics) into "
+            f"recording {self._semantic.topic_name} (+ overlay, legend, /diagnostics, "
+            f"{self._truth.topic_name}) into "
             f"{self.out}/; max_frames {self.config.max_frames or 'unlimited'}"
         )
 
@@ -426,6 +481,15 @@ class Recorder(Node):
                 f"frame_id '{msg.header.frame_id}', latency {latency:.0f} ms"
             )
         self._save("semantic", index, labels)
+        self.stats.scorer.on_labels(_stamp_ns(msg.header.stamp), labels)
+
+    def _on_ground_truth(self, msg: Image) -> None:
+        try:
+            truth = label_image(msg)
+        except ValueError as exc:
+            self._bad_frame(self._truth.topic_name, exc)
+            return
+        self.stats.scorer.on_ground_truth(_stamp_ns(msg.header.stamp), truth)
 
     def _on_overlay(self, msg: Image) -> None:
         try:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""``sfs-bench --gpu``: a GPU check sized for a few minutes of a lent GPU.
+"""``sfs-bench gpu`` (alias ``sfs-bench --gpu``): a GPU check sized for a few minutes of a GPU.
 
 For each input size (640x480 and the paper's 1024 setting) and each precision (fp32, fp16) the
 pipeline runs on the GPU and is compared with the same pipeline on the CPU in fp32: frames per
@@ -7,16 +7,14 @@ second (p50 of ``Pipeline.process`` with the device synchronised), mask count, l
 with the CPU's label map, and the speed-up over the SFS paper's 0.08 s per frame. TensorRT is
 reported as installed or not (the ``tensorrt`` backend is not part of this build).
 
-``--gpu-device cpu`` runs the same path on the CPU with a tiny budget: that is how the check's
+``--device cpu`` runs the same path on the CPU with a tiny budget: that is how the check's
 plumbing is tested on machines without a GPU (test/test_bench.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.util
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sfs_ros.bench.inputs import bench_frame, config_for, resolve_models
+from sfs_ros.bench.report import Report, command_line, publish
 
 PAPER_S_PER_FRAME = 0.08  # the SFS paper's reported inference time per frame (its GPU)
 
@@ -60,11 +61,10 @@ def _time_process(pipeline: Any, rgb: np.ndarray, frames: int, device: str) -> l
 
 def run_gpu_check(args: argparse.Namespace) -> list[GpuRow]:
     """Time and compare every (imgsz, precision) configuration; returns the rows."""
-    from sfs_ros.cli.bench import config_for, test_image
     from sfs_ros.pipeline import Pipeline
 
-    rgb = test_image(*args.size)
-    device = args.gpu_device
+    rgb, _ = bench_frame(*args.size)
+    device = args.device
     rows = []
     for imgsz in args.imgsz or [640, 1024]:
         reference = Pipeline.from_config(config_for(args, imgsz, "torch", {"device": "cpu"}))
@@ -102,30 +102,41 @@ def device_name(device: str) -> str:
     return "CPU (plumbing run, not a GPU figure)"
 
 
-def markdown(rows: list[GpuRow], args: argparse.Namespace, command: str) -> str:
-    """The Markdown section appended to BENCHMARKS.md."""
+def build_report(rows: list[GpuRow], args: argparse.Namespace, argv: list[str]) -> Report:
+    """The GPU check's report."""
     trt = "installed" if importlib.util.find_spec("tensorrt") else "not installed"
-    lines = [
-        "",
-        f"## GPU check — {datetime.date.today().isoformat()}",
-        "",
-        f"Command: `{command}`. Device: {device_name(args.gpu_device)}. FastSAM "
-        f"`{Path(args.fastsam).name}`, closed set `{Path(args.closed_set).name}`, input "
-        f"{args.size[0]}×{args.size[1]}, {args.frames} timed frames after {args.warmup} "
-        f"warm-up; agreement = share of label-map pixels equal to the CPU fp32 run. TensorRT: "
-        f"{trt} (backend `tensorrt` is not part of this build). Paper: "
-        f"{PAPER_S_PER_FRAME * 1e3:.0f} ms per frame.",
-        "",
-        "| imgsz | precision | p50 ms | fps | × paper speed | masks (CPU) | agreement |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row.imgsz} | {row.precision} | {row.p50_ms:.1f} | {1e3 / row.p50_ms:.1f} | "
-            f"{PAPER_S_PER_FRAME * 1e3 / row.p50_ms:.1f} | {row.masks} ({row.mask_count_cpu}) | "
-            f"{row.label_agreement:.2%} |"
-        )
-    return "\n".join(lines) + "\n"
+    return Report(
+        title="GPU check",
+        command=command_line(argv),
+        setup=[
+            f"Device: {device_name(args.device)}. FastSAM `{Path(args.fastsam).name}`, closed "
+            f"set `{Path(args.closed_set).name}`, input {args.size[0]}×{args.size[1]}, "
+            f"{args.frames} timed frames after {args.warmup} warm-up; agreement = share of "
+            f"label-map pixels equal to the CPU fp32 run. TensorRT: {trt} (backend `tensorrt` "
+            f"is not part of this build). Paper: {PAPER_S_PER_FRAME * 1e3:.0f} ms per frame.",
+        ],
+        headers=[
+            "imgsz",
+            "precision",
+            "p50 ms",
+            "fps",
+            "× paper speed",
+            "masks (CPU)",
+            "agreement",
+        ],
+        rows=[
+            [
+                str(row.imgsz),
+                row.precision,
+                f"{row.p50_ms:.1f}",
+                f"{1e3 / row.p50_ms:.1f}",
+                f"{PAPER_S_PER_FRAME * 1e3 / row.p50_ms:.1f}",
+                f"{row.masks} ({row.mask_count_cpu})",
+                f"{row.label_agreement:.2%}",
+            ]
+            for row in rows
+        ],
+    )
 
 
 def summary_line(rows: list[GpuRow]) -> str:
@@ -135,21 +146,19 @@ def summary_line(rows: list[GpuRow]) -> str:
     return " ".join([*parts, f"paper_speedup={best:.1f}"])
 
 
-def gpu_check(args: argparse.Namespace, argv: list[str]) -> int:
-    """Run the check, print the table and the summary line, append to ``--output``."""
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """``sfs-bench gpu``: run the check, publish the report, the summary line last."""
     import torch
 
-    if args.gpu_device.startswith("cuda") and not torch.cuda.is_available():
-        print("sfs-bench --gpu: no CUDA device here (use --gpu-device cpu to test the "
-              "plumbing)", file=sys.stderr)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(
+            "sfs-bench gpu: no CUDA device here (use --device cpu to test the plumbing)",
+            file=sys.stderr,
+        )
         return 2
+    resolve_models(args)
+    args.frames = args.frames or 20
+    args.warmup = max(args.warmup, 3) if args.device.startswith("cuda") else args.warmup
     rows = run_gpu_check(args)
-    command = "sfs-bench " + shlex.join(argv)
-    table = markdown(rows, args, command)
-    print(table)
-    if not args.no_write:
-        with open(args.output, "a") as handle:
-            handle.write(table)
-        print(f"[bench] appended to {args.output}", file=sys.stderr)
-    print(summary_line(rows))
+    publish(build_report(rows, args, argv), args.append, summary_line(rows))
     return 0
