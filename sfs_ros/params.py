@@ -66,12 +66,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "openvino_precision",
         "auto",
-        "inference precision of backend openvino: auto (default: int8-fastsam with the "
-        "open-vocabulary branch off, f32 with it on; each the better one measured on the tiny "
-        "world) | f32 (matches torch) | bf16 (faster on CPUs with AMX/AVX512-bf16, masks differ "
-        "from torch) | int8 (both networks: NNCF post-training quantisation on sample frames, "
-        "once per input shape) | int8-fastsam (FastSAM in INT8, the closed set in f32); see "
-        "docs/parity.md",
+        "inference precision of backend openvino: auto (default, measured best on the tiny "
+        "world: FastSAM in INT8 with the open-vocabulary branch off, bf16 with it on; the "
+        "closed set in bf16; bf16 only on CPUs that compute it natively, else f32) | f32 "
+        "(matches torch) | bf16 (both networks) | int8 (both networks: NNCF post-training "
+        "quantisation on sample frames, once per input shape) | int8-fastsam (FastSAM in INT8, "
+        "the closed set in f32); see docs/parity.md",
         ("auto", "f32", "bf16", "int8", "int8-fastsam"),
     ),
     ParamSpec(

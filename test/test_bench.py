@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH_MODULES = (
     "sfs_ros.bench.cli",
     "sfs_ros.bench.clip",
+    "sfs_ros.bench.closed_set",
     "sfs_ros.bench.gpu",
     "sfs_ros.bench.inputs",
     "sfs_ros.bench.machine",
@@ -471,6 +472,35 @@ def test_soak_command_runs_the_preset_and_writes_nothing(
 
 
 # ------------------------------------------------------------------------------ open vocab, GPU
+def test_closed_set_bench_times_both_heads_and_they_agree(tmp_path, segformer_dir):
+    """``sfs-bench closed-set``: transformers' head and the folded head, on torch and OpenVINO
+    f32, in one table; f32 variants give transformers' classes on every pixel."""
+    pytest.importorskip("openvino")
+    out = tmp_path / "BENCH.md"
+    argv = [
+        "closed-set",
+        "--closed-set", str(segformer_dir),
+        "--size", "96x64",
+        "--frames", "2",
+        "--precisions", "f32",
+        "--append", str(out),
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    text = out.read_text()
+    assert text.count("\n## ") == 1
+    rows = [line for line in text.splitlines() if line.startswith(("| transformers", "| folded"))]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert sorted((c[0], c[1], c[2]) for c in cells) == [
+        ("folded", "openvino", "f32"),
+        ("folded", "torch", "f32"),
+        ("transformers", "openvino", "f32"),
+        ("transformers", "torch", "f32"),
+    ]
+    for c in cells:
+        assert float(c[3]) > 0
+        assert c[5] == "100.00%", c
+
+
 def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir, tiny_clip_name):
     out = tmp_path / "BENCH.md"
     argv = [

@@ -6,6 +6,7 @@ Subcommands (one module each, imported only when chosen):
 * ``pipeline`` (the default when none is given, so ``sfs-bench --quick`` works): per-stage
   timings of the node's frame path vs its floor and the peer pipeline;
 * ``clip MODEL ...``: one CLIP pass, crop vs dense;
+* ``closed-set``: the SegFormer pass, transformers' decode head vs folded, per precision;
 * ``open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off;
 * ``soak``: the shipped preset for many frames (memory growth, latency drift, accounting);
 * ``gpu`` (also ``--gpu``): the GPU check.
@@ -28,6 +29,7 @@ from sfs_ros.bench.report import append_path
 COMMANDS = {
     "pipeline": "sfs_ros.bench.pipeline",
     "clip": "sfs_ros.bench.clip",
+    "closed-set": "sfs_ros.bench.closed_set",
     "open-vocab": "sfs_ros.bench.open_vocab",
     "soak": "sfs_ros.bench.soak",
     "gpu": "sfs_ros.bench.gpu",
@@ -116,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     clip.add_argument("models", nargs="+", metavar="MODEL", help="e.g. ViT-B-32 ViT-S-16")
     clip.add_argument("--quick", action="store_true", help="3 passes per mode")
+
+    closed = sub.add_parser(
+        "closed-set",
+        parents=[common],
+        help="the SegFormer pass: transformers' decode head vs folded",
+        description="Time one forward of the closed-set SegFormer as transformers computes it "
+        "and with its decode head folded, on torch and on OpenVINO per precision.",
+    )
+    closed.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["f32", "bf16"],
+        choices=["f32", "bf16"],
+        help="OpenVINO inference precisions to time",
+    )
 
     vocab = sub.add_parser(
         "open-vocab",

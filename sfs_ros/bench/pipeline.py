@@ -149,6 +149,8 @@ def make_floor(pipeline: Any, rgb: np.ndarray) -> Step:
             for seg, px in zip(segmenters, pixels, strict=True):
                 if seg.runner is not None:
                     seg.runner(px.numpy())
+                elif seg.network is not None:  # SegFormer on torch: as the pipeline runs it
+                    seg.network(px)
                 else:
                     seg.model(pixel_values=px)
         t2 = time.perf_counter()
