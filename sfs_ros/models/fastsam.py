@@ -98,7 +98,13 @@ class Letterbox:
 
 
 class FastSAMMaskGenerator:
-    """Class-agnostic masks from a FastSAM (YOLOv8-seg) checkpoint; load once, call per frame."""
+    """Class-agnostic masks from a FastSAM (YOLOv8-seg) checkpoint; load once, call per frame.
+
+    A :class:`~sfs_ros.models.protocols.MaskGenerator`. Pre- and post-processing are torch; the
+    network pass goes through :attr:`network` (:func:`fastsam_network`: the torch module, or its
+    export run by ONNX Runtime / OpenVINO). ``is_random``: the weights are random (set by the
+    caller that resolved them, :func:`sfs_ros.weights.resolve_fastsam_weights`).
+    """
 
     def __init__(
         self,
