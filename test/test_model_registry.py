@@ -87,6 +87,15 @@ def test_segmenter_class_refuses_unknown_types_and_backends(model_type, backend,
     assert isinstance(caught.value, SfsError)
 
 
+def test_a_segmenter_class_refuses_a_backend_it_does_not_run(segformer_dir):
+    from sfs_ros.models.closed_set import ClosedSetSource
+
+    spec = ClosedSetSource.resolve(str(segformer_dir), "auto", allow_random=False)
+    assert spec.model_type == "segformer" and spec.vocabulary.name == "ade20k"
+    with pytest.raises(ConfigError, match="SegFormerSegmenter runs on torch, not 'onnx'"):
+        SegFormerSegmenter(spec, select_device("cpu"), backend="onnx")
+
+
 def test_fastsam_network_refuses_an_unknown_backend():
     from sfs_ros.models.fastsam import fastsam_network
 

@@ -153,6 +153,11 @@ class ClosedSetSegmenter:
     ) -> None:
         import torch
 
+        if backend not in self.backends:
+            raise ConfigError(
+                f"{type(self).__name__} runs on {', '.join(self.backends)}, not '{backend}' "
+                "(load_segmenter picks the class for a backend)"
+            )
         self.model_id = spec.model_id
         self.model_type = spec.model_type
         self.device = device
@@ -434,7 +439,7 @@ def load_segmenter(
         spec,
         device,
         min_confidence=min_confidence,
-        backend=backend,
+        backend=backend if backend in cls.backends else "torch",  # torch: warned above
         threads=threads,
         openvino_precision=openvino_precision,
     )
