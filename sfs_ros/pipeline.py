@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,15 +20,13 @@ import numpy as np
 from sfs_ros import fusion, render
 from sfs_ros.labels import LabelRegistry
 from sfs_ros.models.fastsam import MaskSet
+from sfs_ros.models.protocols import MaskGenerator, Segmenter
 from sfs_ros.open_vocab.branch import OpenVocabBranch
 from sfs_ros.params import ConfigError, validate
 from sfs_ros.runtime import LOG
 from sfs_ros.weights import RANDOM_WEIGHTS_BANNER
 
-MaskGenerator = Callable[[np.ndarray], MaskSet]
 OPEN_VOCAB_LIVE_KEYS = OpenVocabBranch.LIVE_KEYS
-# A closed-set segmenter: (rgb, working (h, w)) → class-index map (h, w) in its vocabulary.
-Segmenter = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
 
 
 @dataclass
@@ -154,7 +152,7 @@ class Pipeline:
             resolve_backend,
             set_cache_limits,
         )
-        from sfs_ros.models.closed_set import ClosedSetSegmenter
+        from sfs_ros.models.closed_set import load_segmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
         from sfs_ros.runtime import DeviceChoice, select_device, set_torch_threads
         from sfs_ros.weights import resolve_fastsam_weights
@@ -195,6 +193,7 @@ class Pipeline:
             backend=backend,
             threads=fastsam_threads,
             openvino_precision=precisions.fastsam,
+            is_random=fastsam_random,
         )
         model_ids = [m.strip() for m in config["closed_set.model"].split(",") if m.strip()]
         vocab_names = [v.strip() for v in config["closed_set.vocabulary"].split(",")]
@@ -206,7 +205,7 @@ class Pipeline:
                 f"{len(model_ids)} closed_set.model entries"
             )
         segmenters = [
-            ClosedSetSegmenter(
+            load_segmenter(
                 mid,
                 device,
                 voc,
@@ -218,10 +217,11 @@ class Pipeline:
             )
             for mid, voc in zip(model_ids, vocab_names, strict=True)
         ]
-        random_parts = [("FastSAM", "fastsam.model")] if fastsam_random else []
-        random_parts += [
-            ("closed-set model", "closed_set.model") for s in segmenters if s.is_random
+        parts: list[tuple[str, str, MaskGenerator | Segmenter]] = [
+            ("FastSAM", "fastsam.model", masker),
+            *(("closed-set model", "closed_set.model", s) for s in segmenters),
         ]
+        random_parts = [(what, param) for what, param, part in parts if part.is_random]
         for what, param in random_parts:
             LOG.warning(RANDOM_WEIGHTS_BANNER.format(what=what, param=param))
         registry = LabelRegistry(
@@ -234,7 +234,8 @@ class Pipeline:
             open_vocab = OpenVocabBranch.from_config(config, registry, device.device)
             if open_vocab.scorer.is_random:  # ClipScorer.load already logged the banner
                 random_parts.append(("CLIP", "open_vocab.pretrained"))
-            if getattr(open_vocab.captioner, "is_random", False):  # banner logged at load
+            captioner = open_vocab.captioner
+            if captioner is not None and captioner.is_random:  # banner logged at load
                 random_parts.append(("captioner", "open_vocab.captioner"))
         pipeline = cls(
             masker,

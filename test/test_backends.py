@@ -65,18 +65,19 @@ def test_fastsam_backend_matches_torch(backend, fastsam_pt, torch_masker, image)
     assert abs(len(got) - len(ref)) <= max(1, len(ref) // 10)
     assert set(masker.last_timings) == {"fastsam_pre", "fastsam_forward", "fastsam_post"}
     # exported once per input shape, into the cache
-    assert list(masker.runner._compiled) == [(1, 3, 128, 160)]
-    assert masker.runner.onnx_path((1, 3, 128, 160)).exists()
+    exported = masker.network.exported
+    assert list(exported._compiled) == [(1, 3, 128, 160)]
+    assert exported.onnx_path((1, 3, 128, 160)).exists()
 
 
 @pytest.mark.parametrize("backend", EXPORTED)
 def test_segformer_backend_matches_torch(backend, segformer_dir, image):
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.runtime import select_device
 
     device = select_device("cpu")
-    ref = ClosedSetSegmenter(str(segformer_dir), device, "ade20k")(image, (30, 40))
-    got = ClosedSetSegmenter(str(segformer_dir), device, "ade20k", backend=backend)(image, (30, 40))
+    ref = load_segmenter(str(segformer_dir), device, "ade20k")(image, (30, 40))
+    got = load_segmenter(str(segformer_dir), device, "ade20k", backend=backend)(image, (30, 40))
     assert got.shape == ref.shape == (30, 40)
     assert (got == ref).mean() > 0.95
 
@@ -167,7 +168,8 @@ def test_default_backend_runs_openvino_on_the_cpu(test_overrides, caplog):
         pipe = Pipeline.from_config(load_config(None, overrides))
     try:
         assert pipe.backend == "openvino"
-        assert pipe.mask_generator.runner is not None and pipe.segmenters[0].runner is not None
+        assert pipe.mask_generator.network.backend == "openvino"
+        assert pipe.segmenters[0].network.backend == "openvino"
         assert "backend openvino (auto on the CPU" in caplog.text
         assert "openvino precision: FastSAM int8, closed set " in caplog.text
         result = pipe.process(np.zeros((48, 64, 3), np.uint8))

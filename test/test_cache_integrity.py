@@ -247,7 +247,7 @@ def _hub_copy(src: Path, cache: Path, repo: str) -> Path:
 def test_damaged_hub_cache_is_named_and_moved_aside(tmp_path, monkeypatch, segformer_dir):
     from huggingface_hub import constants
 
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.runtime import select_device
     from sfs_ros.weights import UnusableWeightsError, WeightsNotFoundError
 
@@ -257,15 +257,15 @@ def test_damaged_hub_cache_is_named_and_moved_aside(tmp_path, monkeypatch, segfo
     monkeypatch.setenv("SFS_OFFLINE", "1")
     repo = "sfs-test/segformer-b0-hubcopy"
     snapshot = _hub_copy(segformer_dir, hub, repo)
-    ClosedSetSegmenter(repo, select_device("cpu"))  # the intact copy loads
+    load_segmenter(repo, select_device("cpu"))  # the intact copy loads
     blob = (snapshot / "model.safetensors").resolve()
     blob.write_bytes(blob.read_bytes()[:1000])  # truncated download
     with pytest.raises(UnusableWeightsError) as err:
-        ClosedSetSegmenter(repo, select_device("cpu"))
+        load_segmenter(repo, select_device("cpu"))
     text = str(err.value)
     assert text.startswith("closed_set.model: the cached copy of 'sfs-test/segformer-b0-hubcopy'")
     assert str(snapshot) in text and "moved aside" in text and "\n" not in text
     assert not snapshot.exists() and list(snapshot.parent.glob("*.damaged-*"))
     # The next start no longer finds a damaged copy: the usual "not found" error, not a crash.
     with pytest.raises(WeightsNotFoundError, match="not found"):
-        ClosedSetSegmenter(repo, select_device("cpu"))
+        load_segmenter(repo, select_device("cpu"))

@@ -53,10 +53,23 @@ def registry() -> LabelRegistry:
     return LabelRegistry([get_vocabulary("cityscapes")])  # 19 names, ids 1..19
 
 
-class RedScorer:
+class FakeScorer:
+    """The non-scoring members of the Scorer protocol (sfs_ros.models.protocols)."""
+
+    is_random = False
+
+    def __init__(self):
+        self.cancel = threading.Event()
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+
+class RedScorer(FakeScorer):
     """Planted CLIP: a mask whose pixels are mostly red scores 0.9 for 'kite', others 0.1."""
 
     def __init__(self, fail_first: int = 0):
+        super().__init__()
         self.calls = 0
         self.fail_first = fail_first
 
@@ -72,10 +85,11 @@ class RedScorer:
         return out
 
 
-class PlantedScorer:
+class PlantedScorer(FakeScorer):
     """Returns the rows the test sets by name: {mask index: {name: score}}, default 0."""
 
     def __init__(self, rows: dict[int, dict[str, float]]):
+        super().__init__()
         self.rows = rows
 
     def score(self, rgb, masks, boxes, names):
@@ -765,9 +779,9 @@ class ProcessorSpy:
 
 @pytest.mark.models
 def test_random_blip_captions_several_masks_in_one_generate_call(blip_dir: Path, monkeypatch):
-    from sfs_ros.open_vocab.captioner import Captioner
+    from sfs_ros.open_vocab.captioner import BlipCaptioner
 
-    cap = Captioner.load(str(blip_dir))
+    cap = BlipCaptioner.load(str(blip_dir))
     assert not cap.is_random  # a real (saved) directory, loaded like a hub checkpoint
     tok = cap.processor.tokenizer
     assert tok.bos_token == "[DEC]"  # noqa: S105 (a tokenizer token, not a password)
@@ -793,9 +807,9 @@ def test_random_blip_captions_several_masks_in_one_generate_call(blip_dir: Path,
 
 @pytest.mark.models
 def test_captioner_crops_read_boxes_as_xyxy_with_a_margin(blip_dir: Path):
-    from sfs_ros.open_vocab.captioner import Captioner
+    from sfs_ros.open_vocab.captioner import BlipCaptioner
 
-    cap = Captioner.load(str(blip_dir))
+    cap = BlipCaptioner.load(str(blip_dir))
     spy = cap.processor = ProcessorSpy(cap.processor)
     rgb = np.random.default_rng(3).integers(0, 255, (H, W, 3), dtype=np.uint8)
     # xyxy boxes: a wide one and a tall one; 30 % margin per side, clipped to the image.
@@ -808,9 +822,9 @@ def test_captioner_crops_read_boxes_as_xyxy_with_a_margin(blip_dir: Path):
 
 @pytest.mark.models
 def test_branch_adds_caption_nouns_of_unnamed_masks_to_the_candidates(blip_dir, monkeypatch):
-    from sfs_ros.open_vocab.captioner import Captioner
+    from sfs_ros.open_vocab.captioner import BlipCaptioner
 
-    cap = Captioner.load(str(blip_dir))
+    cap = BlipCaptioner.load(str(blip_dir))
     calls = count_generate_calls(cap)
     seen: list[list[int]] = []
     captions = cap.captions
@@ -874,28 +888,28 @@ def test_branch_from_config_runs_a_real_random_blip_on_unnamed_masks(
 
 
 def test_missing_captioner_offline_is_a_clear_error(monkeypatch, tmp_path: Path):
-    from sfs_ros.open_vocab.captioner import Captioner
+    from sfs_ros.open_vocab.captioner import BlipCaptioner
     from sfs_ros.weights import WeightsNotFoundError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsNotFoundError) as err:
-        Captioner.load("sfs-test/no-such-blip-captioner", allow_random=False)
+        BlipCaptioner.load("sfs-test/no-such-blip-captioner", allow_random=False)
     msg = str(err.value)
     assert "open_vocab.captioner='sfs-test/no-such-blip-captioner'" in msg
     assert "allow_random_weights" in msg
     # A local directory that does not hold a model is an error even with random weights on.
     with pytest.raises(WeightsNotFoundError, match=r"open_vocab\.captioner="):
-        Captioner.load(str(tmp_path), allow_random=True)
+        BlipCaptioner.load(str(tmp_path), allow_random=True)
 
 
 @pytest.mark.models
 def test_allow_random_builds_a_tiny_blip_instead_of_switching_captions_off(monkeypatch, caplog):
-    from sfs_ros.open_vocab.captioner import Captioner
+    from sfs_ros.open_vocab.captioner import BlipCaptioner
     from sfs_ros.weights import cache_dir
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with caplog.at_level("WARNING", logger="sfs_ros"):
-        cap = Captioner.load("sfs-test/no-such-blip-captioner", allow_random=True)
+        cap = BlipCaptioner.load("sfs-test/no-such-blip-captioner", allow_random=True)
     assert cap is not None and cap.is_random
     assert "RANDOM WEIGHTS IN USE for BLIP captioner" in caplog.text
     assert "open_vocab.captioner" in caplog.text
@@ -913,7 +927,7 @@ def test_clip_image_tower_on_openvino_matches_torch_and_is_exported_once(
     import torch
 
     from sfs_ros.open_vocab import clip_openvino
-    from sfs_ros.open_vocab.clip import ClipScorer, resolve_clip_backend
+    from sfs_ros.open_vocab.clip import ClipScorer, TorchImageEncoder, resolve_clip_backend
     from sfs_ros.params import ConfigError
 
     monkeypatch.setenv("SFS_CACHE_DIR", str(tmp_path))
@@ -929,7 +943,8 @@ def test_clip_image_tower_on_openvino_matches_torch_and_is_exported_once(
     for backend in ("torch", "openvino", "openvino"):
         torch.manual_seed(0)
         scorer = ClipScorer.load(tiny_clip_name, "", allow_random=True, backend=backend)
-        assert (scorer.image_encoder is None) == (backend == "torch")
+        encoder = {"torch": TorchImageEncoder, "openvino": clip_openvino.OpenVinoImageEncoder}
+        assert type(scorer.image_encoder) is encoder[backend]
         scores[backend] = scorer.score(rgb, masks, boxes, names)
     np.testing.assert_allclose(scores["openvino"], scores["torch"], atol=1e-4)
     assert len(exports) == 1 and exports[0].name.startswith(f"clip-{tiny_clip_name}-")

@@ -141,13 +141,13 @@ def test_exported_fastsam_matches_torch_at_default_precision(sensitive_fastsam, 
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_exported_segformer_matches_torch_at_default_precision(segformer_dir, photos, backend):
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.runtime import select_device
 
     device = select_device("cpu", False)
     rgb = photos["bus"]
-    ref = ClosedSetSegmenter(str(segformer_dir), device)(rgb, (270, 203))
-    got = ClosedSetSegmenter(str(segformer_dir), device, backend=backend)(rgb, (270, 203))
+    ref = load_segmenter(str(segformer_dir), device)(rgb, (270, 203))
+    got = load_segmenter(str(segformer_dir), device, backend=backend)(rgb, (270, 203))
     agree = float((ref == got).mean())
     print(f"\n[parity] SegFormer {backend} (f32) vs torch: {agree:.2%} of pixels equal")
     assert agree >= 0.999
@@ -161,12 +161,12 @@ def test_segformer_equals_transformers_processor(segformer_dir, photos, name):
     import torch
     from transformers import AutoModelForSemanticSegmentation, SegformerImageProcessor
 
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.runtime import select_device
 
     rgb = photos[name]
     hw = rgb.shape[:2]
-    ours = ClosedSetSegmenter(str(segformer_dir), select_device("cpu", False))
+    ours = load_segmenter(str(segformer_dir), select_device("cpu", False))
     got = ours(rgb, hw)
     processor = SegformerImageProcessor.from_pretrained(str(segformer_dir))
     model = AutoModelForSemanticSegmentation.from_pretrained(str(segformer_dir)).eval()

@@ -76,11 +76,11 @@ def test_trained_segformer_class_maps_unchanged() -> None:
     ClosedSetSegmenter (folded head) equals transformers' model + argmax, pixel for pixel."""
     from transformers import AutoModelForSemanticSegmentation
 
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.runtime import select_device
     from sfs_ros.world.scene import generate_scene
 
-    ours = ClosedSetSegmenter(str(WORLD_SEGFORMER), select_device("cpu", False))
+    ours = load_segmenter(str(WORLD_SEGFORMER), select_device("cpu", False))
     model = AutoModelForSemanticSegmentation.from_pretrained(
         str(WORLD_SEGFORMER), dtype=torch.float32
     ).eval()

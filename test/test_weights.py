@@ -56,11 +56,11 @@ def test_random_fastsam_only_when_allowed_and_flagged(monkeypatch, tmp_path):
 
 
 def test_segformer_saved_with_save_pretrained_loads_by_directory(segformer_dir):
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
 
     source, is_random = resolve_hf_model(str(segformer_dir), {})
     assert (source, is_random) == (str(segformer_dir), False)
-    segmenter = ClosedSetSegmenter(str(segformer_dir), select_device("cpu"))
+    segmenter = load_segmenter(str(segformer_dir), select_device("cpu"))
     assert segmenter.model_type == "segformer"
     assert segmenter.vocabulary.name == "ade20k"  # recognised from id2label
     class_map = segmenter(np.zeros((50, 70, 3), np.uint8), (12, 17))
@@ -86,13 +86,13 @@ def test_random_weights_refused_for_families_without_a_builtin_config():
 def test_oneformer_random_weights_load_through_its_processor_with_the_semantic_task(tmp_path):
     """The paper's closed-set model family, built offline (tiny CLIP tokenizer), loaded and run
     through AutoProcessor + post_process_semantic_segmentation like shi-labs/oneformer_*."""
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.vocabularies import get_vocabulary
     from sfs_ros.weights import build_random_oneformer
 
     names = dict(enumerate(get_vocabulary("cityscapes").names))
     directory = build_random_oneformer(names, tmp_path / "oneformer", shortest_edge=64)
-    segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), vocabulary="auto")
+    segmenter = load_segmenter(str(directory), select_device("cpu"), vocabulary="auto")
     assert segmenter.model_type == "oneformer"
     assert segmenter.vocabulary.name == "cityscapes"
     seen = {}
@@ -110,10 +110,10 @@ def test_oneformer_random_weights_load_through_its_processor_with_the_semantic_t
 
 
 def test_explicit_vocabulary_must_match_the_model(segformer_dir):
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
 
     with pytest.raises(ValueError, match="19 classes but model"):
-        ClosedSetSegmenter(str(segformer_dir), select_device("cpu"), vocabulary="cityscapes")
+        load_segmenter(str(segformer_dir), select_device("cpu"), vocabulary="cityscapes")
 
 
 def test_device_selection():
@@ -131,13 +131,13 @@ def test_device_selection():
 
 
 def test_mask2former_saved_with_save_pretrained_loads_through_its_processor(tmp_path):
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.vocabularies import get_vocabulary
     from sfs_ros.weights import build_random_mask2former
 
     names = dict(enumerate(get_vocabulary("cityscapes").names))
     directory = build_random_mask2former(names, tmp_path / "m2f", shortest_edge=96)
-    segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), vocabulary="auto")
+    segmenter = load_segmenter(str(directory), select_device("cpu"), vocabulary="auto")
     assert segmenter.model_type == "mask2former"
     assert segmenter.vocabulary.name == "cityscapes"
     seen = {}
@@ -161,14 +161,14 @@ def test_mask2former_saved_with_save_pretrained_loads_through_its_processor(tmp_
 
 
 def test_exported_backend_on_mask2former_says_it_runs_in_torch(tmp_path, caplog):
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import UniversalSegmenter, load_segmenter
     from sfs_ros.vocabularies import get_vocabulary
     from sfs_ros.weights import build_random_mask2former
 
     names = dict(enumerate(get_vocabulary("cityscapes").names))
     directory = build_random_mask2former(names, tmp_path / "m2f", shortest_edge=64)
-    segmenter = ClosedSetSegmenter(str(directory), select_device("cpu"), backend="onnx")
-    assert segmenter.runner is None
+    segmenter = load_segmenter(str(directory), select_device("cpu"), backend="onnx")
+    assert type(segmenter) is UniversalSegmenter
     assert "applies to FastSAM and SegFormer only" in caplog.text
 
 
@@ -292,7 +292,7 @@ def test_segformer_with_nan_weights_names_closed_set_model(tmp_path, segformer_d
     import torch
     from safetensors.torch import load_file, save_file
 
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.weights import UnusableWeightsError
 
     copy = tmp_path / "seg"
@@ -302,4 +302,4 @@ def test_segformer_with_nan_weights_names_closed_set_model(tmp_path, segformer_d
     tensors[name] = torch.full_like(tensors[name], float("nan"))
     save_file(tensors, copy / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(UnusableWeightsError, match=r"^closed_set\.model: .* NaN/inf values"):
-        ClosedSetSegmenter(str(copy), select_device("cpu"))
+        load_segmenter(str(copy), select_device("cpu"))

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     import torch
     from transformers import AutoModelForSemanticSegmentation
 
-    from sfs_ros.models.closed_set import ClosedSetSegmenter
+    from sfs_ros.models.closed_set import load_segmenter
     from sfs_ros.models.segformer_head import FoldedSegformer
     from sfs_ros.runtime import select_device, set_torch_threads
     from sfs_ros.vocabularies import get_vocabulary
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     rgb, source = bench_frame(*args.size)
     ade = dict(enumerate(get_vocabulary("ade20k").names))
     path, random = resolve_hf_model(args.closed_set, ade, allow_random=True)
-    segmenter = ClosedSetSegmenter(path, select_device("cpu"), allow_random=True)
+    segmenter = load_segmenter(path, select_device("cpu"), allow_random=True)
     pixels = segmenter.preprocess(rgb)
     x = np.ascontiguousarray(pixels.numpy(), dtype=np.float32)
     model = AutoModelForSemanticSegmentation.from_pretrained(path, dtype=torch.float32).eval()

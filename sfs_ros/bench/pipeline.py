@@ -147,12 +147,7 @@ def make_floor(pipeline: Any, rgb: np.ndarray) -> Step:
         t1 = time.perf_counter()
         with torch.inference_mode():
             for seg, px in zip(segmenters, pixels, strict=True):
-                if seg.runner is not None:
-                    seg.runner(px.numpy())
-                elif seg.network is not None:  # SegFormer on torch: as the pipeline runs it
-                    seg.network(px)
-                else:
-                    seg.model(pixel_values=px)
+                seg.forward(px)
         t2 = time.perf_counter()
         return {
             "fastsam_forward": (t1 - t0) * 1e3,

@@ -1,1 +1,3 @@
-"""Model adapters: FastSAM mask generator and closed-set semantic segmenters."""
+"""Model adapters behind the protocols of :mod:`.protocols`: FastSAM mask generator, closed-set
+semantic segmenters (:mod:`.closed_set`, one class per implementation), the network objects
+they call (:mod:`.networks`) and the exported backends (:mod:`.backends`)."""

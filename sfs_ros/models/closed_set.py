@@ -1,19 +1,36 @@
 """Closed-set semantic segmenters over transformers: one full-image class map per frame.
 
-SegFormer (the real-time default) runs with a lean preprocessing equal to its transformers image
-processor (torchvision's antialiased bilinear resize of the uint8 image, then rescale and
-normalise; test/test_parity.py compares the class maps); Mask2Former / OneFormer (the paper's
-choice) go through their processors' semantic post-processing. Input is always RGB.
+One class per implementation, chosen by :func:`load_segmenter` from the model type in the
+model's config and the backend (:data:`SEGMENTER_REGISTRY`):
+
+:class:`SegFormerSegmenter`
+    SegFormer (the real-time default) in torch, with a lean preprocessing equal to its
+    transformers image processor (torchvision's antialiased bilinear resize of the uint8 image,
+    then rescale and normalise; test/test_parity.py compares the class maps).
+:class:`ExportedSegFormerSegmenter`
+    the same model exported to ONNX Runtime or OpenVINO (a network object,
+    :mod:`sfs_ros.models.networks`); same pre- and post-processing.
+:class:`UniversalSegmenter`
+    Mask2Former / OneFormer / MaskFormer (the paper's choice) through their processors'
+    semantic post-processing, in torch.
+
+The shared pieces are functions: :func:`match_vocabulary` (the output vocabulary) and
+:func:`class_index_map` (argmax with the ``closed_set.min_confidence`` softmax floor). Input is
+always RGB.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sfs_ros.errors import ConfigError
 from sfs_ros.hub_cache import load_hub_files
+from sfs_ros.models.backends import BACKENDS
+from sfs_ros.models.networks import ExportedTensors, Network, TorchSegFormer
 from sfs_ros.runtime import LOG, DeviceChoice
 from sfs_ros.vocabularies import (
     Vocabulary,
@@ -28,6 +45,8 @@ from sfs_ros.weights import resolve_hf_model
 UNSURE = -1  # class index of a pixel below closed_set.min_confidence (label 0 in the pipeline)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Backends that run an exported network (everything but torch; ``auto`` is resolved before).
+EXPORTED_BACKENDS = tuple(b for b in BACKENDS if b not in ("auto", "torch"))
 
 
 def match_vocabulary(requested: str, id2label: dict[int, str], model_id: str) -> Vocabulary:
@@ -56,112 +75,156 @@ def match_vocabulary(requested: str, id2label: dict[int, str], model_id: str) ->
     return vocabulary_from_id2label(Path(model_id).name, labels)
 
 
-class ClosedSetSegmenter:
-    """A transformers semantic segmenter, loaded once; ``__call__`` gives a class-index map."""
+def class_index_map(logits: object, min_confidence: float) -> np.ndarray:
+    """Class-index map (h, w) int32 of per-pixel logits (C, h, w): the top class, or
+    :data:`UNSURE` where its softmax probability is below ``min_confidence`` (> 0)."""
+    import torch
 
-    def __init__(
-        self,
-        model_id: str,
-        device: DeviceChoice,
-        vocabulary: str = "auto",
-        allow_random: bool = False,
-        *,
-        backend: str = "torch",
-        threads: int = 0,
-        openvino_precision: str = "f32",
-        min_confidence: float = 0.0,
-    ) -> None:
-        import torch
+    if min_confidence <= 0.0:
+        return logits.argmax(0).to(torch.int32).cpu().numpy()
+    prob, index = logits.softmax(0).max(0)
+    index[prob < min_confidence] = UNSURE
+    return index.to(torch.int32).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class ClosedSetSource:
+    """A closed-set model resolved before loading: where its files are and what it outputs.
+
+    Attributes:
+        model_id: ``closed_set.model`` as given (hub id or directory).
+        source: the local directory or hub id to load from.
+        config: its transformers config (``model_type``, ``id2label``).
+        vocabulary: the vocabulary of its output channels (:func:`match_vocabulary`).
+        is_random: random weights were built (``allow_random_weights``).
+    """
+
+    model_id: str
+    source: str
+    config: Any
+    vocabulary: Vocabulary
+    is_random: bool
+
+    @property
+    def model_type(self) -> str:
+        """The transformers ``model_type`` (``segformer``, ``mask2former``, ...)."""
+        return str(self.config.model_type)
+
+    @classmethod
+    def resolve(cls, model_id: str, vocabulary: str, allow_random: bool) -> ClosedSetSource:
+        """Find the model's files (random weights only with ``allow_random``), read its config
+        and match its outputs to ``vocabulary`` (``auto`` recognises the built-in ones)."""
         from transformers import AutoConfig
 
-        self.min_confidence = float(min_confidence)
         default_vocab = "ade20k" if vocabulary in ("", "auto") else vocabulary
-        source, self.is_random = resolve_hf_model(
+        source, is_random = resolve_hf_model(
             model_id, dict(enumerate(get_vocabulary(default_vocab).names)), allow_random
         )
         config = load_hub_files(
             lambda: AutoConfig.from_pretrained(source), source, "closed_set.model"
         )
-        self.model_type = config.model_type
-        self.model_id = model_id
-        self.device = device
-        self.vocabulary = match_vocabulary(vocabulary, config.id2label, model_id)
-        dtype = torch.float16 if device.half else torch.float32
-        if self.model_type == "segformer":
-            from transformers import AutoModelForSemanticSegmentation
+        vocab = match_vocabulary(vocabulary, config.id2label, model_id)
+        return cls(model_id, source, config, vocab, is_random)
 
-            self.model = load_hub_files(
-                lambda: AutoModelForSemanticSegmentation.from_pretrained(source, dtype=dtype),
-                source,
-                "closed_set.model",
-            )
-            self._load_segformer_preprocessing(source)
-            self.processor = None
-        elif self.model_type in ("mask2former", "oneformer", "maskformer"):
-            from transformers import AutoModelForUniversalSegmentation, AutoProcessor
 
-            self.model = load_hub_files(
-                lambda: AutoModelForUniversalSegmentation.from_pretrained(source, dtype=dtype),
-                source,
-                "closed_set.model",
-            )
-            self.processor = AutoProcessor.from_pretrained(source)
-        else:
+class ClosedSetSegmenter:
+    """Base of the closed-set segmenters: a transformers model loaded once and checked.
+
+    Subclasses load their model (:meth:`_load_model`) and implement ``__call__``; they satisfy
+    :class:`sfs_ros.models.protocols.Segmenter`. Build one with :func:`load_segmenter`, which
+    picks the class for the model type and backend from :data:`SEGMENTER_CLASSES`.
+
+    Attributes:
+        model_types / backends: what the class runs (the registry's keys).
+    """
+
+    model_types: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ("torch",)
+
+    def __init__(
+        self,
+        spec: ClosedSetSource,
+        device: DeviceChoice,
+        *,
+        min_confidence: float = 0.0,
+        backend: str = "torch",
+        threads: int = 0,
+        openvino_precision: str = "f32",
+    ) -> None:
+        import torch
+
+        if backend not in self.backends:
             raise ConfigError(
-                f"closed-set model '{model_id}' is a '{self.model_type}'; supported: segformer, "
-                "mask2former, oneformer, maskformer"
+                f"{type(self).__name__} runs on {', '.join(self.backends)}, not '{backend}' "
+                "(load_segmenter picks the class for a backend)"
             )
-        self.model = self.model.to(device.device).eval()
-        if self.min_confidence > 0.0 and self.model_type != "segformer":
-            LOG.warning(
-                "closed_set.min_confidence applies to SegFormer models only: %s (%s) labels "
-                "every pixel",
-                model_id,
-                self.model_type,
-            )
-        check_finite_weights(self.model, "closed_set.model", model_id)  # damaged files
-        # SegFormer runs with its decode head folded (same logits, a fraction of the work)
-        self.network = None
-        if self.model_type == "segformer":
-            from sfs_ros.models.segformer_head import FoldedSegformer
-
-            self.network = FoldedSegformer(self.model)
-        guard_first_output(  # NaN logits at warm-up
-            self.model if self.network is None else self.network, "closed_set.model", model_id
-        )
-        self.runner = None  # SegFormer through onnx / openvino (Mask2Former/OneFormer: torch)
-        if backend != "torch" and self.model_type != "segformer":
-            LOG.warning(
-                "backend %s applies to FastSAM and SegFormer only: closed-set model %s (%s) "
-                "runs in torch",
-                backend,
-                model_id,
-                self.model_type,
-            )
-        if backend != "torch" and self.model_type == "segformer":
-            from sfs_ros.models import backends
-
-            backends.check_backend(backend, device.device)
-            self.runner = backends.ExportedNetwork(
-                backend,
-                lambda: backends.segformer_export_module(self.model),
-                f"{Path(source).name}-{backends.weights_key(source)}",
-                "pixel_values",
-                ("logits",),
-                threads=threads,
-                openvino_precision=openvino_precision,
-                to_input=lambda rgb: self.preprocess(rgb).float().numpy(),
-            )
+        self.model_id = spec.model_id
+        self.model_type = spec.model_type
+        self.device = device
+        self.vocabulary = spec.vocabulary
+        self.is_random = spec.is_random
+        self.min_confidence = float(min_confidence)
+        dtype = torch.float16 if device.half else torch.float32
+        self.model = self._load_model(spec.source, dtype).to(device.device).eval()
+        self._check_options(min_confidence, backend)
+        check_finite_weights(self.model, "closed_set.model", self.model_id)  # damaged files
+        guard_first_output(self.model, "closed_set.model", self.model_id)  # NaN at warm-up
+        self._prepare(spec.source, backend, threads, openvino_precision)
         LOG.info(
             "closed-set %s (%s, %d classes, vocabulary %s) loaded on %s",
-            model_id,
+            self.model_id,
             self.model_type,
             len(self.vocabulary),
             self.vocabulary.name,
             device.device,
         )
 
-    def _load_segformer_preprocessing(self, source: str) -> None:
+    def _load_model(self, source: str, dtype: object) -> Any:
+        """The torch module of the model at ``source`` (on the CPU, not yet in eval mode)."""
+        raise NotImplementedError
+
+    def _check_options(self, min_confidence: float, backend: str) -> None:
+        """Log the options this class cannot honour (the base class honours all)."""
+
+    def _prepare(self, source: str, backend: str, threads: int, openvino_precision: str) -> None:
+        """Set up what ``__call__`` needs beyond the model (preprocessing, network)."""
+
+    def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+        """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB
+        image; :data:`UNSURE` (-1) where the model is below ``min_confidence``."""
+        raise NotImplementedError
+
+
+class SegFormerSegmenter(ClosedSetSegmenter):
+    """SegFormer in torch with a lean preprocessing equal to its image processor.
+
+    With ``min_confidence`` > 0, pixels whose top class has a softmax probability below it are
+    :data:`UNSURE` (-1): the pipeline maps them to 0.
+    """
+
+    model_types = ("segformer",)
+    backends = ("torch",)
+
+    def _load_model(self, source: str, dtype: object) -> Any:
+        from transformers import AutoModelForSemanticSegmentation
+
+        return load_hub_files(
+            lambda: AutoModelForSemanticSegmentation.from_pretrained(source, dtype=dtype),
+            source,
+            "closed_set.model",
+        )
+
+    def _prepare(self, source: str, backend: str, threads: int, openvino_precision: str) -> None:
+        self._load_preprocessing(source)
+        self.network = self._make_network(source, backend, threads, openvino_precision)
+
+    def _make_network(
+        self, source: str, backend: str, threads: int, openvino_precision: str
+    ) -> Network:
+        """What runs the network: here the torch model, its decode head folded."""
+        return TorchSegFormer(self.model, "closed_set.model", self.model_id)
+
+    def _load_preprocessing(self, source: str) -> None:
         from transformers import AutoImageProcessor
 
         try:
@@ -177,7 +240,7 @@ class ClosedSetSegmenter:
         self.std_t = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0
 
     def preprocess(self, rgb: np.ndarray) -> object:
-        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor (SegFormer path).
+        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor.
 
         Resized as the transformers image processor does: bilinear with antialiasing on the
         uint8 image (a plain bilinear resize aliases on down-scaled photos and changes the
@@ -197,32 +260,186 @@ class ClosedSetSegmenter:
         normed = (image.float() - self.mean_t) / self.std_t
         return normed[None].to(self.device.device, dtype=self.model.dtype)
 
+    def forward(self, pixels: object) -> object:
+        """Network pass on a preprocessed batch: logits (1, C, h/4, w/4)."""
+        return self.network(pixels)[0]
+
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB image.
 
-        With ``min_confidence`` > 0 (SegFormer), pixels whose top class has a softmax
-        probability below it are :data:`UNSURE` (-1): the pipeline maps them to 0.
+        With ``min_confidence`` > 0, pixels whose top class has a softmax probability below it
+        are :data:`UNSURE` (-1): the pipeline maps them to 0.
         """
         import torch
 
         with torch.inference_mode():
-            if self.processor is None:
-                if self.runner is not None:
-                    logits = torch.from_numpy(self.runner(self.preprocess(rgb).numpy())[0])
-                else:
-                    logits = self.network(self.preprocess(rgb))
-                logits = torch.nn.functional.interpolate(
-                    logits.float(), size=out_hw, mode="bilinear", align_corners=False
-                )
-                if self.min_confidence <= 0.0:
-                    return logits[0].argmax(0).to(torch.int32).cpu().numpy()
-                prob, index = logits[0].softmax(0).max(0)
-                index[prob < self.min_confidence] = UNSURE
-                return index.to(torch.int32).cpu().numpy()
-            kwargs = {"task_inputs": ["semantic"]} if self.model_type == "oneformer" else {}
+            logits = self.forward(self.preprocess(rgb))
+            logits = torch.nn.functional.interpolate(
+                logits.float(), size=out_hw, mode="bilinear", align_corners=False
+            )
+            return class_index_map(logits[0], self.min_confidence)
+
+
+class ExportedSegFormerSegmenter(SegFormerSegmenter):
+    """SegFormer exported once per input shape and run by ONNX Runtime or OpenVINO on the CPU
+    (:class:`sfs_ros.models.backends.ExportedNetwork`); same pre- and post-processing.
+
+    Registered for every exported backend; :func:`sfs_ros.models.backends.check_backend` says
+    which of them can run here (``tensorrt`` is refused in this build)."""
+
+    backends = EXPORTED_BACKENDS
+
+    def _make_network(
+        self, source: str, backend: str, threads: int, openvino_precision: str
+    ) -> Network:
+        """The export of the torch model, run by ``backend``."""
+        from sfs_ros.models import backends
+
+        backends.check_backend(backend, self.device.device)
+        return ExportedTensors(
+            backends.ExportedNetwork(
+                backend,
+                lambda: backends.segformer_export_module(self.model),
+                f"{Path(source).name}-{backends.weights_key(source)}",
+                "pixel_values",
+                ("logits",),
+                threads=threads,
+                openvino_precision=openvino_precision,
+                to_input=lambda rgb: self.preprocess(rgb).float().numpy(),
+            )
+        )
+
+
+class UniversalSegmenter(ClosedSetSegmenter):
+    """Mask2Former / OneFormer / MaskFormer through their processors' semantic
+    post-processing, in torch. Every pixel gets a class (``min_confidence`` does not apply)."""
+
+    model_types = ("mask2former", "oneformer", "maskformer")
+    backends = ("torch",)
+
+    def _load_model(self, source: str, dtype: object) -> Any:
+        from transformers import AutoModelForUniversalSegmentation
+
+        return load_hub_files(
+            lambda: AutoModelForUniversalSegmentation.from_pretrained(source, dtype=dtype),
+            source,
+            "closed_set.model",
+        )
+
+    def _check_options(self, min_confidence: float, backend: str) -> None:
+        if min_confidence > 0.0:
+            LOG.warning(
+                "closed_set.min_confidence applies to SegFormer models only: %s (%s) labels "
+                "every pixel",
+                self.model_id,
+                self.model_type,
+            )
+
+    def _prepare(self, source: str, backend: str, threads: int, openvino_precision: str) -> None:
+        from transformers import AutoProcessor
+
+        self.processor = AutoProcessor.from_pretrained(source)
+
+    def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+        """Class-index map (h, w) int32 at ``out_hw`` for one RGB image (every pixel labelled)."""
+        import torch
+
+        kwargs = {"task_inputs": ["semantic"]} if self.model_type == "oneformer" else {}
+        with torch.inference_mode():
             inputs = self.processor(images=rgb, return_tensors="pt", **kwargs).to(
                 self.device.device
             )
             outputs = self.model(**inputs)
             seg = self.processor.post_process_semantic_segmentation(outputs, target_sizes=[out_hw])
             return seg[0].to(torch.int32).cpu().numpy()
+
+
+# The implementations load_segmenter chooses from, by (model type, backend).
+SEGMENTER_CLASSES: tuple[type[ClosedSetSegmenter], ...] = (
+    SegFormerSegmenter,
+    ExportedSegFormerSegmenter,
+    UniversalSegmenter,
+)
+SEGMENTER_REGISTRY: dict[tuple[str, str], type[ClosedSetSegmenter]] = {
+    (model_type, backend): cls
+    for cls in SEGMENTER_CLASSES
+    for model_type in cls.model_types
+    for backend in cls.backends
+}
+
+
+def supported_model_types() -> list[str]:
+    """The transformers model types a closed-set segmenter exists for."""
+    return list(dict.fromkeys(model_type for model_type, _ in SEGMENTER_REGISTRY))
+
+
+def segmenter_class(model_type: str, backend: str, model_id: str = "") -> type[ClosedSetSegmenter]:
+    """The class that runs a closed-set model of ``model_type`` on ``backend``.
+
+    A model type without an implementation on an exported backend runs in torch, with a
+    warning (the backend parameter applies to FastSAM and SegFormer only).
+
+    Raises:
+        ConfigError: no implementation for ``model_type``, or ``backend`` is not a backend.
+    """
+    if backend not in BACKENDS or backend == "auto":
+        raise ConfigError(
+            f"backend '{backend}' is not a concrete backend (one of "
+            f"{', '.join(b for b in BACKENDS if b != 'auto')}; resolve 'auto' first with "
+            "sfs_ros.models.backends.resolve_backend)"
+        )
+    if (model_type, "torch") not in SEGMENTER_REGISTRY:
+        raise ConfigError(
+            f"closed-set model '{model_id}' is a '{model_type}'; supported: "
+            f"{', '.join(supported_model_types())}"
+        )
+    cls = SEGMENTER_REGISTRY.get((model_type, backend))
+    if cls is None:
+        LOG.warning(
+            "backend %s applies to FastSAM and SegFormer only: closed-set model %s (%s) "
+            "runs in torch",
+            backend,
+            model_id,
+            model_type,
+        )
+        cls = SEGMENTER_REGISTRY[(model_type, "torch")]
+    return cls
+
+
+def load_segmenter(
+    model_id: str,
+    device: DeviceChoice,
+    vocabulary: str = "auto",
+    allow_random: bool = False,
+    *,
+    backend: str = "torch",
+    threads: int = 0,
+    openvino_precision: str = "f32",
+    min_confidence: float = 0.0,
+) -> ClosedSetSegmenter:
+    """Load a closed-set model once, as the implementation for its type and ``backend``.
+
+    Args:
+        model_id: hub id or local directory (``closed_set.model``).
+        device: where the torch model runs.
+        vocabulary: ``auto`` or a built-in vocabulary name (``closed_set.vocabulary``).
+        allow_random: build random weights when none are found (``allow_random_weights``).
+        backend: the resolved backend (``torch``, ``onnx``, ``openvino``).
+        threads: CPU threads of an exported network (0 = all cores).
+        openvino_precision: ``f32``, ``bf16`` or ``int8`` (OpenVINO only).
+        min_confidence: the softmax floor (``closed_set.min_confidence``, SegFormer only).
+
+    Raises:
+        ConfigError: unknown model type, a vocabulary that does not fit, a backend that
+            cannot run here.
+    """
+    spec = ClosedSetSource.resolve(model_id, vocabulary, allow_random)
+    cls = segmenter_class(spec.model_type, backend, model_id)
+    return cls(
+        spec,
+        device,
+        min_confidence=min_confidence,
+        backend=backend if backend in cls.backends else "torch",  # torch: warned above
+        threads=threads,
+        openvino_precision=openvino_precision,
+    )

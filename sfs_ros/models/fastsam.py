@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from sfs_ros.errors import ConfigError
+from sfs_ros.models.networks import ExportedTensors, Network, TorchFastSAM
 from sfs_ros.runtime import LOG, DeviceChoice
 
 MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
@@ -97,7 +98,13 @@ class Letterbox:
 
 
 class FastSAMMaskGenerator:
-    """Class-agnostic masks from a FastSAM (YOLOv8-seg) checkpoint; load once, call per frame."""
+    """Class-agnostic masks from a FastSAM (YOLOv8-seg) checkpoint; load once, call per frame.
+
+    A :class:`~sfs_ros.models.protocols.MaskGenerator`. Pre- and post-processing are torch; the
+    network pass goes through :attr:`network` (:func:`fastsam_network`: the torch module, or its
+    export run by ONNX Runtime / OpenVINO). ``is_random``: the weights are random (set by the
+    caller that resolved them, :func:`sfs_ros.weights.resolve_fastsam_weights`).
+    """
 
     def __init__(
         self,
@@ -112,6 +119,7 @@ class FastSAMMaskGenerator:
         backend: str = "torch",
         threads: int = 0,
         openvino_precision: str = "f32",
+        is_random: bool = False,
     ) -> None:
         import torch
 
@@ -140,23 +148,16 @@ class FastSAMMaskGenerator:
         self.stride = int(max(getattr(net, "stride", torch.tensor([32])).max().item(), 32))
         self.num_classes = len(getattr(net, "names", {0: "object"}))
         self.backend = backend
-        self.runner = None  # exported network (onnx / openvino); None = torch
-        if backend != "torch":
-            from pathlib import Path
-
-            from sfs_ros.models import backends
-
-            backends.check_backend(backend, device.device)
-            self.runner = backends.ExportedNetwork(
-                backend,
-                lambda: backends.fastsam_export_module(self.net),
-                f"{Path(weights).stem}-{backends.weights_key(weights)}",
-                "images",
-                ("preds", "proto"),
-                threads=threads,
-                openvino_precision=openvino_precision,
-                to_input=_network_input,
-            )
+        self.is_random = bool(is_random)
+        # What runs the network: the torch module, or its export (onnx / openvino).
+        self.network = fastsam_network(
+            self.net,
+            weights,
+            backend,
+            device,
+            threads=threads,
+            openvino_precision=openvino_precision,
+        )
         self.last_timings: dict[str, float] = {}  # ms of the last call: preprocess/forward/post
         LOG.info(
             "FastSAM %s loaded on %s (imgsz %d, masks at %s resolution, backend %s)",
@@ -189,14 +190,7 @@ class FastSAMMaskGenerator:
 
     def forward(self, tensor: object) -> tuple[object, object]:
         """Network pass: returns (predictions (1, 4+nc+32, A), prototypes (1, 32, h/4, w/4))."""
-        import torch
-
-        if self.runner is not None:
-            preds, proto = self.runner(tensor.numpy())
-            return torch.from_numpy(preds), torch.from_numpy(proto)
-        with torch.inference_mode():
-            out = self.net(tensor)
-        preds, proto = out[0] if isinstance(out[0], tuple | list) else out
+        preds, proto = self.network(tensor)
         return preds, proto
 
     def postprocess(
@@ -283,6 +277,42 @@ class FastSAMMaskGenerator:
             "fastsam_post": (t3 - t2) * 1e3,
         }
         return masks
+
+
+def fastsam_network(
+    net: object,
+    weights: str,
+    backend: str,
+    device: DeviceChoice,
+    *,
+    threads: int = 0,
+    openvino_precision: str = "f32",
+) -> Network:
+    """The network object that runs a loaded FastSAM module on ``backend``: the module itself
+    (``torch``) or its export, made once per input shape (``onnx``, ``openvino``).
+
+    Raises:
+        ConfigError: ``backend`` cannot run on ``device`` in this build.
+    """
+    from pathlib import Path
+
+    from sfs_ros.models import backends
+
+    backends.check_backend(backend, device.device)
+    if backend == "torch":
+        return TorchFastSAM(net)
+    return ExportedTensors(
+        backends.ExportedNetwork(
+            backend,
+            lambda: backends.fastsam_export_module(net),
+            f"{Path(weights).stem}-{backends.weights_key(weights)}",
+            "images",
+            ("preds", "proto"),
+            threads=threads,
+            openvino_precision=openvino_precision,
+            to_input=_network_input,
+        )
+    )
 
 
 def _network_input(rgb: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 
 from sfs_ros.fusion import OpenVocabScores
 from sfs_ros.labels import SOURCE_CLOSED_SET, LabelRegistry, LegendFullError
+from sfs_ros.models.protocols import Captioner, Scorer
 from sfs_ros.open_vocab.tracks import TrackLabel, TrackStore
 from sfs_ros.open_vocab.worker import OpenVocabWorker
 from sfs_ros.params import ConfigError, validate
@@ -52,9 +53,10 @@ class Snapshot:
 class OpenVocabBranch:
     """Open-vocabulary naming of masks (see module docstring).
 
-    ``scorer`` needs ``score(rgb, masks, boxes, names) -> (N, C) float32`` (cosine, NaN rows for
-    unscored masks), e.g. :class:`sfs_ros.open_vocab.clip.ClipScorer`. ``captioner`` (optional)
-    needs ``nouns(rgb, masks, boxes, index) -> list[str]``.
+    ``scorer`` is a :class:`~sfs_ros.models.protocols.Scorer` (``score(rgb, masks, boxes,
+    names) -> (N, C) float32``, cosine, NaN rows for unscored masks), e.g.
+    :class:`sfs_ros.open_vocab.clip.ClipScorer`. ``captioner`` (optional) is a
+    :class:`~sfs_ros.models.protocols.Captioner` (``nouns(rgb, masks, boxes, index)``).
     """
 
     LIVE_KEYS = (
@@ -67,7 +69,7 @@ class OpenVocabBranch:
 
     def __init__(
         self,
-        scorer: Any,
+        scorer: Scorer,
         registry: LabelRegistry,
         *,
         vocabulary: Sequence[str] = (),
@@ -77,7 +79,7 @@ class OpenVocabBranch:
         max_age_s: float = 10.0,
         max_missed_frames: int = 10,
         match_iou: float = 0.5,
-        captioner: Any = None,
+        captioner: Captioner | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scorer = scorer
@@ -120,11 +122,11 @@ class OpenVocabBranch:
             backend=config.get("open_vocab.backend", "torch"),
             threads=config.get("open_vocab.num_threads", 1),
         )
-        captioner = None
+        captioner: Captioner | None = None
         if config["open_vocab.captioner"]:
-            from sfs_ros.open_vocab.captioner import Captioner
+            from sfs_ros.open_vocab.captioner import BlipCaptioner
 
-            captioner = Captioner.load(config["open_vocab.captioner"], device, allow_random)
+            captioner = BlipCaptioner.load(config["open_vocab.captioner"], device, allow_random)
         return cls(
             scorer,
             registry,
@@ -278,18 +280,13 @@ class OpenVocabBranch:
             "tracks": len(self.tracks),
             "legend_full_drops": self._legend_full_drops,
             "candidates": len(self.candidate_names()),
-            "random_weights": bool(getattr(self.scorer, "is_random", False)),
+            "random_weights": bool(self.scorer.is_random),
         }
-        scorer_stats = getattr(self.scorer, "stats", None)
-        if scorer_stats is not None:
-            out["encode_text_calls"] = scorer_stats.encode_text_calls
-            out["encode_image_calls"] = scorer_stats.encode_image_calls
+        out.update(self.scorer.counters())
         return out
 
     def close(self) -> None:
         """Stop the worker thread: a running pass is cancelled before its next encoder call,
         then the thread is joined (so no CLIP work outlives the branch)."""
-        cancel = getattr(self.scorer, "cancel", None)
-        if cancel is not None:
-            cancel.set()
+        self.scorer.cancel.set()
         self.worker.stop(timeout=None)

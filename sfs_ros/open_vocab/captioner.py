@@ -138,8 +138,11 @@ def _load_blip(source: str, local_only: bool) -> tuple[Any, Any]:
 
 
 @dataclass
-class Captioner:
-    """A transformers image-to-text model that turns mask crops into candidate nouns."""
+class BlipCaptioner:
+    """A transformers image-to-text model that turns mask crops into candidate nouns.
+
+    Satisfies :class:`sfs_ros.models.protocols.Captioner`.
+    """
 
     model: Any
     processor: Any
@@ -149,7 +152,9 @@ class Captioner:
     is_random: bool = False
 
     @classmethod
-    def load(cls, model_id: str, device: str = "cpu", allow_random: bool = False) -> Captioner:
+    def load(
+        cls, model_id: str, device: str = "cpu", allow_random: bool = False
+    ) -> BlipCaptioner:
         """Load once (a hub id, from the local cache when offline, or a local directory).
 
         Missing weights: a :class:`WeightsNotFoundError` naming ``open_vocab.captioner``. With
@@ -217,3 +222,7 @@ class Captioner:
                 if noun not in nouns:
                     nouns.append(noun)
         return nouns
+
+
+# The name of the class before the captioner protocol existed (sfs_ros.models.protocols).
+Captioner = BlipCaptioner

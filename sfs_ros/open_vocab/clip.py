@@ -39,7 +39,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -103,6 +103,11 @@ class ClipScorer:
             as ``open_clip.create_model_and_transforms`` returns it; every crop goes through it.
         crop_background: ``mean`` (pixels outside the mask become the mean colour) or
             ``image`` (they keep the image).
+        image_encoder: what runs the image tower on a crop batch (:class:`TorchImageEncoder`
+            by default, :class:`~sfs_ros.open_vocab.clip_openvino.OpenVinoImageEncoder` with
+            ``open_vocab.backend`` openvino); dense mode reads patch tokens from ``model``.
+
+    Satisfies :class:`sfs_ros.models.protocols.Scorer`.
     """
 
     model: Any
@@ -117,12 +122,18 @@ class ClipScorer:
     mode: str = "crop"
     preprocess: Any = None
     crop_background: str = "mean"
-    image_encoder: Any = None  # (M, 3, S, S) → (M, D) features; None = the torch model
+    # What runs the image tower: (M, 3, S, S) → (M, D) features; None = the torch model
+    # (a TorchImageEncoder is made for it), or the OpenVINO one (OpenVinoImageEncoder).
+    image_encoder: ImageEncoder | None = None
     stats: ClipStats = field(default_factory=ClipStats)
     _text_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # Set on shutdown: a running pass stops before its next encoder call (PassCancelledError).
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.image_encoder is None:
+            self.image_encoder = TorchImageEncoder(self.model, self.device)
 
     # ------------------------------------------------------------------------- loading
     @classmethod
@@ -224,11 +235,14 @@ class ClipScorer:
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         size = int(size[0] if isinstance(size, list | tuple) else size)
-        encoder = None
-        if resolve_clip_backend(backend, device, mode) == "openvino":
-            from sfs_ros.open_vocab.clip_openvino import OpenVinoImageEncoder
-
-            encoder = OpenVinoImageEncoder(model, model_name, size, threads)
+        encoder = make_image_encoder(
+            resolve_clip_backend(backend, device, mode),
+            model,
+            model_name=model_name,
+            image_size=size,
+            device=device,
+            threads=threads,
+        )
         return cls(
             model=model,
             tokenizer=tokenizer,
@@ -332,16 +346,8 @@ class ClipScorer:
 
     def image_embeddings(self, batch: np.ndarray) -> np.ndarray:
         """(M, D) float32 unit vectors of a crop batch, in one image-encoder call."""
-        import torch
-
         self._check_cancel()
-        if self.image_encoder is not None:
-            feats = self.image_encoder(batch)
-        else:
-            with torch.inference_mode():
-                tensor = torch.from_numpy(batch).to(self.device)
-                dtype = next(self.model.parameters()).dtype
-                feats = self.model.encode_image(tensor.to(dtype)).float().cpu().numpy()
+        feats = self.image_encoder(batch)
         self.stats.encode_image_calls += 1
         self.stats.crops_encoded += len(batch)
         feats /= np.linalg.norm(feats, axis=-1, keepdims=True) + 1e-12
@@ -421,8 +427,55 @@ class ClipScorer:
         return out
 
 
+    # ------------------------------------------------------------------------- diagnostics
+    def counters(self) -> dict[str, int]:
+        """Encoder calls so far (the branch's diagnostics)."""
+        return {
+            "encode_text_calls": self.stats.encode_text_calls,
+            "encode_image_calls": self.stats.encode_image_calls,
+        }
+
+
 # ----------------------------------------------------------------------------- backends
 CLIP_BACKENDS = ("auto", "torch", "openvino")  # values of open_vocab.backend
+
+
+class ImageEncoder(Protocol):
+    """The image tower as the scorer calls it: (M, 3, S, S) float32 → (M, D) float32 features
+    (not normalised)."""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Features of one batch of preprocessed crops, in one call."""
+        ...
+
+
+class TorchImageEncoder:
+    """``encode_image`` of an open_clip model in torch, on the model's device and dtype."""
+
+    def __init__(self, model: Any, device: str) -> None:
+        self.model = model
+        self.device = device
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(M, D) float32 image features (not normalised) of a (M, 3, S, S) batch."""
+        import torch
+
+        with torch.inference_mode():
+            tensor = torch.from_numpy(batch).to(self.device)
+            dtype = next(self.model.parameters()).dtype
+            return self.model.encode_image(tensor.to(dtype)).float().cpu().numpy()
+
+
+def make_image_encoder(
+    backend: str, model: Any, *, model_name: str, image_size: int, device: str, threads: int
+) -> ImageEncoder:
+    """The image encoder for a resolved ``open_vocab.backend`` (:func:`resolve_clip_backend`):
+    the torch model, or its tower exported and compiled by OpenVINO with ``threads`` threads."""
+    if backend == "openvino":
+        from sfs_ros.open_vocab.clip_openvino import OpenVinoImageEncoder
+
+        return OpenVinoImageEncoder(model, model_name, image_size, threads)
+    return TorchImageEncoder(model, device)
 
 
 def resolve_clip_backend(backend: str, device: str, mode: str) -> str:
