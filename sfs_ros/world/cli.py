@@ -12,9 +12,9 @@
 trains the models first if they are not cached (see :mod:`sfs_ros.world.train`), and runs the
 pipeline through its real loading paths in three configurations:
 
-* ``closed``: the closed-set model alone. The pipeline runs with ``fastsam.conf`` 1.0, so
-  FastSAM keeps no mask and every pixel keeps the closed-set class (at the pipeline's working
-  resolution, like the other two);
+* ``closed``: the closed-set model alone. The pipeline runs with a mask generator that
+  proposes nothing (:class:`NoMasks`), so every pixel keeps the closed-set class (at the
+  pipeline's working resolution, like the other two);
 * ``sfs``: FastSAM masks + closed-set vote (the paper's closed-set mode), at the configured
   ``fastsam.conf`` (default 0.4);
 * ``open``: ``sfs`` plus the open-vocabulary branch (the tiny CLIP, the open-only class names
@@ -35,10 +35,14 @@ import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from sfs_ros.models.fastsam import MaskSet
+    from sfs_ros.models.protocols import MaskGenerator
 
 from sfs_ros.world.classes import CLASS_NAMES, GENERATOR_VERSION, OPEN_ONLY_NAMES
 
@@ -145,6 +149,26 @@ def _round(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 4)
 
 
+class NoMasks:
+    """A mask generator that proposes nothing (the "closed set alone" configuration): the
+    geometry of the generator it stands in for, no masks."""
+
+    def __init__(self, inner: MaskGenerator) -> None:
+        self.inner = inner
+        self.is_random = inner.is_random
+
+    def __call__(self, rgb: np.ndarray) -> MaskSet:
+        """An empty mask set at the working resolution of ``inner``."""
+        from sfs_ros.models.fastsam import MaskSet
+
+        image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+        return MaskSet.empty(image_hw, self.inner.output_hw(image_hw))
+
+    def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """The working resolution of ``inner``."""
+        return self.inner.output_hw(image_hw)
+
+
 def evaluate_world(
     seed: int,
     frames: int,
@@ -174,12 +198,13 @@ def evaluate_world(
     scores: dict[str, dict[str, Any]] = {}
     pipeline = Pipeline.from_config(load_config(None, base), offline=True)
     try:
-        conf, uncovered = pipeline.mask_generator.conf, pipeline.uncovered
-        # No mask clears conf 1.0 and every pixel keeps its closed-set class: the closed set alone
-        pipeline.update("fastsam.conf", 1.0)
+        masks, uncovered = pipeline.mask_generator, pipeline.uncovered
+        # No masks and every pixel keeps its closed-set class: the closed set alone. (Not
+        # conf 1.0: an INT8 FastSAM's quantised scores can exceed 1.)
+        pipeline.mask_generator = NoMasks(masks)
         pipeline.update("paint.uncovered", "closed_set")
         scores["closed"] = _score(dataset, _RecordingPredictor(pipeline), "closed")
-        pipeline.update("fastsam.conf", conf)
+        pipeline.mask_generator = masks
         pipeline.update("paint.uncovered", uncovered)
         scores["sfs"] = _score(dataset, _RecordingPredictor(pipeline), "sfs")
     finally:
