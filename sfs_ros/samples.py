@@ -134,15 +134,23 @@ def synthetic_scene(width: int = 640, height: int = 480, seed: int = 0) -> np.nd
 
 
 # ---------------------------------------------------------------------------- calibration
-def calibration_frames(width: int, height: int, count: int = 12) -> list[np.ndarray]:
+def calibration_frames(
+    width: int, height: int, count: int = 12, folder: Path | None = None
+) -> list[np.ndarray]:
     """``count`` RGB frames of ``width`` x ``height`` for post-training quantisation.
 
-    The bundled sample photos, whole and as panning crops (:func:`pan_frames`), then
-    synthetic scenes; deterministic. Without the photos (ultralytics not installed) only
-    synthetic scenes are used, and the log says so.
+    From ``folder`` (the user's own images, the first ``count`` in name order, each resized to
+    the network input) when given; else the bundled sample photos, whole and as panning crops
+    (:func:`pan_frames`), then synthetic scenes; deterministic. Without the photos
+    (ultralytics not installed) only synthetic scenes are used, and the log says so.
     """
     from sfs_ros.runtime import LOG
 
+    if folder is not None:
+        from sfs_ros.images import IMAGE_SUFFIXES, read_rgb
+
+        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return [_fit(read_rgb(p), width, height) for p in files[:count]]
     frames: list[np.ndarray] = []
     try:
         photos = sample_images()

@@ -201,3 +201,36 @@ def test_int8_is_quantised_once_per_shape_and_cached(fastsam_pt, image, tmp_path
         assert len(masks) > 0 and masks.masks.dtype == bool
     assert calls == [1]
     assert list(tmp_path.glob("backends/*-int8.xml")) and list(tmp_path.glob("backends/*-int8.bin"))
+
+
+def test_int8_calibration_folder_is_checked_and_keys_the_cache(tmp_path, monkeypatch):
+    """openvino_int8_calibration: '' = the bundled photos; a folder must hold images; the INT8
+    cache name changes with the folder's contents (a model calibrated on other frames is never
+    reused)."""
+    import cv2
+
+    from sfs_ros.models import backends
+    from sfs_ros.samples import calibration_frames
+
+    monkeypatch.setattr(backends.INT8_CALIBRATION, "folder", None)
+    assert backends.INT8_CALIBRATION.key() == "samples"
+    with pytest.raises(ConfigError, match="not a folder with images"):
+        backends.set_int8_calibration(str(tmp_path / "missing"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    with pytest.raises(ConfigError, match="not a folder with images"):
+        backends.set_int8_calibration(str(empty))
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((40, 60, 3), 90, np.uint8))
+    backends.set_int8_calibration(str(folder))
+    first = backends.INT8_CALIBRATION.key()
+    assert first.startswith("cal")
+    cv2.imwrite(str(folder / "b.png"), np.full((40, 60, 3), 200, np.uint8))
+    assert backends.INT8_CALIBRATION.key() != first
+    frames = calibration_frames(32, 24, 12, folder)
+    assert [f.shape for f in frames] == [(24, 32, 3)] * 2
+    assert [int(f[0, 0, 0]) for f in frames] == [90, 200]  # name order, the user's pixels
+    backends.set_int8_calibration("")
+    assert backends.INT8_CALIBRATION.folder is None

@@ -175,6 +175,41 @@ class CacheLimits:
 CACHE_LIMITS = CacheLimits()
 
 
+@dataclass
+class Int8Calibration:
+    """Where INT8 post-training quantisation takes its frames (``openvino_int8_calibration``):
+    a folder of the user's own images, or ``None`` for the bundled sample photos."""
+
+    folder: Path | None = None
+
+    def key(self) -> str:
+        """Names the INT8 models quantised on these frames (a changed folder gives a new key,
+        so a model calibrated on other frames is never reused)."""
+        return "samples" if self.folder is None else f"cal{weights_key(self.folder)[:10]}"
+
+
+INT8_CALIBRATION = Int8Calibration()
+
+
+def set_int8_calibration(folder: str) -> None:
+    """Apply ``openvino_int8_calibration``: '' = the bundled sample photos, else a folder that
+    must hold at least one image (checked now, not at the first INT8 export)."""
+    from sfs_ros.images import IMAGE_SUFFIXES
+
+    if not folder:
+        INT8_CALIBRATION.folder = None
+        return
+    path = Path(folder).expanduser()
+    found = path.iterdir() if path.is_dir() else ()
+    images = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        raise ConfigError(
+            f"openvino_int8_calibration: '{folder}' is not a folder with images "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}); leave it empty for the bundled sample photos"
+        )
+    INT8_CALIBRATION.folder = path
+
+
 def set_cache_limits(max_shapes: int, max_mb: int) -> None:
     """Apply the ``backend_cache.*`` parameters to every :class:`ExportedNetwork`."""
     CACHE_LIMITS.max_shapes = max(1, int(max_shapes))
@@ -464,8 +499,8 @@ class ExportedNetwork:
         return lambda x: session.run(names, {inp: x})
 
     def int8_path(self, onnx_path: Path) -> Path:
-        """Cache location of the INT8-quantised model of one export."""
-        return onnx_path.with_name(f"{onnx_path.stem}-int8.xml")
+        """Cache location of the INT8-quantised model of one export (per calibration set)."""
+        return onnx_path.with_name(f"{onnx_path.stem}-int8-{INT8_CALIBRATION.key()}.xml")
 
     def _quantized(self, core: object, path: Path) -> Path:
         """The INT8 model of the export at ``path``: quantised once, cached beside it.
@@ -484,27 +519,22 @@ class ExportedNetwork:
             return xml
         model = core.read_model(str(path))
         shape = tuple(int(d) for d in model.input(0).get_shape())
-        frames = calibration_frames(shape[3], shape[2], INT8_CALIBRATION_FRAMES)
+        folder = INT8_CALIBRATION.folder
+        frames = calibration_frames(shape[3], shape[2], INT8_CALIBRATION_FRAMES, folder)
         LOG.info(
-            "%s: INT8 quantisation for input %s on %d sample frames (once per input shape)",
+            "%s: INT8 quantisation for input %s on %d frames from %s (once per input shape)",
             self.name,
             shape,
             len(frames),
+            folder or "the bundled sample photos",
         )
         start = time.perf_counter()
         items = [np.ascontiguousarray(self.to_input(f), dtype=np.float32) for f in frames]
-        exp = os.environ.get("SFS_EXP_NNCF", "")
-        kw = {}
-        if "transformer" in exp and "segformer" in self.name.lower():
-            kw["model_type"] = nncf.ModelType.TRANSFORMER
-        if "fastbias" in exp:
-            kw["fast_bias_correction"] = False
         quantized = nncf.quantize(
             model,
             nncf.Dataset(items),
             subset_size=len(items),
             preset=nncf.QuantizationPreset.MIXED,
-            **kw,
         )
         tmp = cache_files.temp_sibling(xml)
         ov.save_model(quantized, str(tmp), compress_to_fp16=False)

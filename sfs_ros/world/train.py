@@ -210,6 +210,36 @@ class TinyWorldModels:
         return out
 
 
+CALIBRATION_SCENES = 12
+"""Training-world scenes the tiny-world models' INT8 quantisation is calibrated on."""
+
+
+def calibration_images(root: Path | None = None) -> Path:
+    """A folder of :data:`CALIBRATION_SCENES` training-world scenes (PNG, 640x480) for
+    ``openvino_int8_calibration``: INT8 quantisation of the tiny-world models on frames of
+    their own world, as a user calibrates on their own camera's frames (the bundled sample
+    photos are another world to these models). Written once under ``root`` (default: the
+    sfs_ros cache), complete or not at all."""
+    import tempfile
+
+    from sfs_ros.weights import cache_dir
+
+    base = root or cache_dir() / "tiny_world"
+    folder = base / f"calibration-v{GENERATOR_VERSION}-seed{TRAIN_SEED}-n{CALIBRATION_SCENES}"
+    if folder.is_dir():
+        return folder
+    base.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".calibration-", dir=base))
+    for index in range(CALIBRATION_SCENES):
+        rgb = generate_scene(TRAIN_SEED, 10_000 + index).rgb  # not among the training scenes
+        cv2.imwrite(str(staging / f"scene_{index:02d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    try:
+        staging.rename(folder)
+    except OSError:  # another process finished first: theirs is as good
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
 def default_models_dir() -> Path:
     """``<sfs_ros cache>/tiny_world/v<generator version>``."""
     from sfs_ros.weights import cache_dir
