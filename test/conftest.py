@@ -94,13 +94,55 @@ def test_params_file(tmp_path_factory: pytest.TempPathFactory, test_overrides: d
     return path
 
 
+def _settings_of(pipeline) -> tuple:
+    """Every setting a test could change on a pipeline (config and component state)."""
+    generator = pipeline.mask_generator
+    return (
+        pipeline.config,
+        (generator.conf, generator.iou, generator.max_masks),
+        tuple(s.min_confidence for s in pipeline.segmenters),
+    )
+
+
 @pytest.fixture(scope="session")
-def pipeline(test_overrides: dict):
-    """One Pipeline for the whole run (models load once, as in production)."""
+def pipeline(test_overrides: dict) -> Iterator:
+    """One Pipeline for the whole run (models load once, as in production).
+
+    Shared by many tests, so no test may change it: a test that changes settings takes
+    ``own_pipeline``. At the end of the run this fixture fails if its settings changed.
+    """
     from sfs_ros.params import load_config
     from sfs_ros.pipeline import Pipeline
 
-    return Pipeline.from_config(load_config(None, test_overrides))
+    shared = Pipeline.from_config(load_config(None, test_overrides))
+    before = _settings_of(shared)
+    yield shared
+    assert _settings_of(shared) == before, "a test changed the shared session pipeline"
+
+
+@pytest.fixture
+def own_pipeline(pipeline):
+    """A Pipeline for one test that may change its settings: the session pipeline's loaded
+    networks (shared, read-only), its own copy of every component that holds a setting."""
+    import copy
+
+    from sfs_ros.labels import LabelRegistry
+    from sfs_ros.pipeline import Pipeline
+
+    segmenters = [copy.copy(s) for s in pipeline.segmenters]
+    registry = LabelRegistry(
+        [s.vocabulary for s in segmenters], max_classes=pipeline.config.legend.max_classes
+    )
+    own = Pipeline(
+        copy.copy(pipeline.mask_generator),
+        segmenters,
+        registry,
+        config=pipeline.config,
+        device=pipeline.device,
+        backend=pipeline.backend,
+    )
+    yield own
+    own.close()
 
 
 @pytest.fixture(scope="session")
@@ -186,7 +228,7 @@ def processes() -> Iterator[Processes]:
 # takes a DDS fixture talks DDS.
 _MODEL_FIXTURES = frozenset(
     {"fastsam_pt", "segformer_dir", "test_overrides", "test_params_file", "pipeline",
-     "tiny_clip_name", "sensitive_fastsam", "tiny_world_models"}
+     "own_pipeline", "tiny_clip_name", "sensitive_fastsam", "tiny_world_models"}
 )
 _DDS_FIXTURES = frozenset({"dds_env", "processes"})
 

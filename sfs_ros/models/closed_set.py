@@ -14,6 +14,7 @@ import numpy as np
 
 from sfs_ros.errors import ConfigError
 from sfs_ros.hub_cache import load_hub_files
+from sfs_ros.params import ClosedSetConfig
 from sfs_ros.runtime import LOG, DeviceChoice
 from sfs_ros.vocabularies import (
     Vocabulary,
@@ -188,6 +189,11 @@ class ClosedSetSegmenter:
             )
         normed = (image.float() - self.mean_t) / self.std_t
         return normed[None].to(self.device.device, dtype=self.model.dtype)
+
+    def apply(self, settings: ClosedSetConfig) -> None:
+        """Take the live settings of a changed ``closed_set`` section (``min_confidence``),
+        used from the next call on; the model and vocabulary are fixed at load."""
+        self.min_confidence = settings.min_confidence
 
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB image.
