@@ -622,12 +622,31 @@ def markdown_table(specs: Iterable[ParamSpec]) -> str:
             values = spec.kind.__name__
         default = yaml.safe_dump(spec.default, default_flow_style=True, width=1000)
         default = default.removesuffix("\n...\n").strip()
-        description = spec.description.replace("|", "\\|")
+        description = spec.description.replace("|", "\\|").replace("<", "&lt;")
         rows.append(
             f"| `{spec.name}` | `{default}` | {values} | {'yes' if spec.live else ''} "
             f"| {description} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def parameters_page() -> str:
+    """docs/parameters.md: the tables of :data:`PARAMS` and :data:`NODE_PARAMS`, generated
+    (``python -m sfs_ros.params > docs/parameters.md``; a test keeps the file equal to this)."""
+    return (
+        "# Parameters\n\n"
+        "Generated from the configuration tree in `sfs_ros/params.py` by\n"
+        "`python -m sfs_ros.params > docs/parameters.md`; do not edit by hand.\n"
+        "Presets: `config/sfs.yaml` (the defaults below) and `config/sfs_paper.yaml`.\n"
+        "Live parameters change at run time (`ros2 param set /sfs/sfs fastsam.conf 0.3`);\n"
+        "the others are read at start. `sfs-segment` (images, videos, bags) and `sfs-eval` take\n"
+        "the same names with `--set name=value`.\n\n"
+        "## Node and core\n\n"
+        f"{markdown_table(PARAMS)}\n"
+        "## Node only\n\n"
+        "Read by the ROS node; the offline tools ignore them in a shared YAML file.\n\n"
+        f"{markdown_table(NODE_PARAMS)}"
+    )
 
 
 def _number(value: float | None) -> str:
@@ -638,3 +657,7 @@ def _number(value: float | None) -> str:
 
 # Parameters of the ROS node that the ROS-free core ignores when reading a shared YAML file.
 NODE_ONLY_PARAMS = frozenset({*(p.name for p in NODE_PARAMS), "use_sim_time", "qos_overrides"})
+
+
+if __name__ == "__main__":
+    print(parameters_page(), end="")
