@@ -107,7 +107,7 @@ class FakeClock:
 def test_text_embeddings_are_cached_and_reencoded_once_per_vocabulary_change(tiny_scorer):
     reg = registry()
     branch = OpenVocabBranch(
-        tiny_scorer, reg, settings(every_frame=True, vocabulary=["kite"], threshold=2.0)
+        tiny_scorer, reg, settings(every_frame=True, vocabulary=["kite"], threshold=1.0)
     )
     rgb = np.full((H, W, 3), 90, np.uint8)
     masks, boxes = mask_set([(5, 5, 30, 30), (40, 10, 70, 50)])
