@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 from ros_helpers import dds_child_env, require_loopback_only, stop_processes
@@ -58,12 +60,13 @@ def segformer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> dict:
+def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> Mapping[str, Any]:
     """Parameter overrides for fast tests on real architectures with random weights.
 
     conf 0.003 gives ~100 masks from random FastSAM weights, like the real model does.
+    Read-only (shared by the whole run): build a new dict with ``{**test_overrides, ...}``.
     """
-    return {
+    return MappingProxyType({
         "device": "cpu",
         # torch keeps these plumbing tests free of per-shape exports; the shipped default
         # (backend auto → openvino) is tested in test_backends.py and test_no_masks.py
@@ -74,11 +77,13 @@ def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> dict:
         "fastsam.max_masks": 60,
         "closed_set.model": str(segformer_dir),
         "num_threads": 2,
-    }
+    })
 
 
 @pytest.fixture(scope="session")
-def test_params_file(tmp_path_factory: pytest.TempPathFactory, test_overrides: dict) -> Path:
+def test_params_file(
+    tmp_path_factory: pytest.TempPathFactory, test_overrides: Mapping[str, Any]
+) -> Path:
     """The overrides as a ROS 2 parameter file (for the CLI and the node)."""
     import yaml
 
@@ -105,7 +110,7 @@ def _settings_of(pipeline) -> tuple:
 
 
 @pytest.fixture(scope="session")
-def pipeline(test_overrides: dict) -> Iterator:
+def pipeline(test_overrides: Mapping[str, Any]) -> Iterator:
     """One Pipeline for the whole run (models load once, as in production).
 
     Shared by many tests, so no test may change it: a test that changes settings takes

@@ -55,7 +55,8 @@ class OpenVocabBranch:
     ``scorer`` needs ``score(rgb, masks, boxes, names) -> (N, C) float32`` (cosine, NaN rows for
     unscored masks), e.g. :class:`sfs_ros.open_vocab.clip.ClipScorer`. ``captioner`` (optional)
     needs ``nouns(rgb, masks, boxes, index) -> list[str]``. ``settings`` is the ``open_vocab``
-    section of the configuration; :meth:`apply` takes a changed one.
+    group of the configuration (None: the defaults, switched on); :meth:`apply` takes a changed
+    one.
     """
 
     def __init__(
