@@ -584,7 +584,6 @@ def load_config(
 
     :meth:`SfsConfig.from_flat` turns the result into the typed tree.
     """
-    config = defaults()
     layers: list[Mapping[str, Any]] = []
     if path:
         layers.append(read_params_file(path))
@@ -592,12 +591,14 @@ def load_config(
         layers.append(overrides)
     else:
         layers.append(dict(parse_override(o) for o in overrides))
-    for layer in layers:
-        for name, value in layer.items():
-            if name in NODE_ONLY_PARAMS:
-                continue
-            config[name] = validate(name, value)
-    return config
+    tree = SfsConfig()
+    for layer in layers:  # each layer checked on its own: a bad file value is an error
+        public = {name: value for name, value in layer.items() if name not in NODE_ONLY_PARAMS}
+        for name in public:
+            if name not in SPECS:
+                validate(name, None)  # raises: unknown parameter (internal ones included)
+        tree = tree.with_values(public)
+    return tree.flat()
 
 
 def as_config(config: SfsConfig | Mapping[str, Any]) -> SfsConfig:
