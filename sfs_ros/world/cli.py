@@ -159,7 +159,7 @@ def evaluate_world(
         ``aacc``, ``boundary_f`` (+ precision, recall), per-class ``iou`` and timings.
     """
     from sfs_ros.evaluation.datasets import open_dataset
-    from sfs_ros.params import load_config, parse_override
+    from sfs_ros.params import SfsConfig, load_config, parse_override
     from sfs_ros.pipeline import Pipeline
     from sfs_ros.world.train import ensure_models
 
@@ -172,9 +172,9 @@ def evaluate_world(
     user = dict(parse_override(o) for o in overrides)
     base = {"device": "cpu", **models.overrides(), **user}
     scores: dict[str, dict[str, Any]] = {}
-    pipeline = Pipeline.from_config(load_config(None, base), offline=True)
+    pipeline = Pipeline.from_config(SfsConfig.from_flat(load_config(None, base)).offline())
     try:
-        conf, uncovered = pipeline.mask_generator.conf, pipeline.uncovered
+        conf, uncovered = pipeline.config.fastsam.conf, pipeline.config.paint.uncovered
         # No mask clears conf 1.0 and every pixel keeps its closed-set class: the closed set alone
         pipeline.update("fastsam.conf", 1.0)
         pipeline.update("paint.uncovered", "closed_set")
@@ -185,7 +185,7 @@ def evaluate_world(
     finally:
         pipeline.close()
     open_cfg = {**base, **models.overrides(open_vocab=True), **user}
-    pipeline = Pipeline.from_config(load_config(None, open_cfg), offline=True)
+    pipeline = Pipeline.from_config(SfsConfig.from_flat(load_config(None, open_cfg)).offline())
     try:
         scores["open"] = _score(dataset, _RecordingPredictor(pipeline), "open")
     finally:
