@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,11 +22,19 @@ from sfs_ros.labels import LabelRegistry
 from sfs_ros.models.fastsam import MaskSet
 from sfs_ros.models.protocols import MaskGenerator, Segmenter
 from sfs_ros.open_vocab.branch import OpenVocabBranch
-from sfs_ros.params import ConfigError, validate
+from sfs_ros.params import (
+    LIVE_PARAMS,
+    ConfigError,
+    SfsConfig,
+    as_config,
+    validate,
+)
 from sfs_ros.runtime import LOG
 from sfs_ros.weights import RANDOM_WEIGHTS_BANNER
 
-OPEN_VOCAB_LIVE_KEYS = OpenVocabBranch.LIVE_KEYS
+# The parameter groups whose live parameters the pipeline applies (Pipeline.update); the node
+# applies the top-level ones (overlay_alpha) itself.
+PIPELINE_GROUPS = ("fastsam", "closed_set", "paint", "open_vocab")
 
 
 @dataclass
@@ -80,18 +88,18 @@ class _Stopwatch:
 
 
 class Pipeline:
-    """Semantic-Fast-SAM on one RGB frame at a time (thread-safe for one caller at a time)."""
+    """Semantic-Fast-SAM on one RGB frame at a time (thread-safe for one caller at a time).
 
-    LIVE_KEYS = (
-        "fastsam.conf",
-        "fastsam.iou",
-        "fastsam.max_masks",
-        "closed_set.min_purity",
-        "closed_set.min_confidence",
-        "paint.order",
-        "paint.uncovered",
-        *OPEN_VOCAB_LIVE_KEYS,
+    ``config`` is the configuration the components were built with; the pipeline reads its
+    ``closed_set.min_purity`` and ``paint`` group per frame and keeps it current as live
+    parameters change (:meth:`update`). With an open-vocabulary branch, the branch's own
+    ``open_vocab`` group (``branch.settings``) is the one in force.
+    """
+
+    LIVE_KEYS: tuple[str, ...] = tuple(
+        name for name in LIVE_PARAMS if name.partition(".")[0] in PIPELINE_GROUPS
     )
+    """The live parameters :meth:`update` applies (from the configuration tree)."""
 
     def __init__(
         self,
@@ -99,67 +107,65 @@ class Pipeline:
         segmenters: Sequence[Segmenter],
         registry: LabelRegistry,
         *,
-        min_purity: float = 0.5,
-        paint_order: str = "area",
-        uncovered: str = "closed_set",
+        config: SfsConfig | None = None,
         random_weights: Sequence[str] = (),
         device: str = "cpu",
         backend: str = "torch",
         open_vocab: OpenVocabBranch | None = None,
-        open_vocab_sync: bool = False,
-        parallel_networks: bool = False,
     ) -> None:
         if not segmenters:
             raise ValueError("at least one closed-set segmenter is needed")
         self.mask_generator = mask_generator
         self.segmenters = list(segmenters)
         self.registry = registry
-        self.min_purity = float(min_purity)
-        self.paint_order = validate("paint.order", paint_order)
-        self.uncovered = validate("paint.uncovered", uncovered)
+        config = SfsConfig() if config is None else config
+        if open_vocab is not None:
+            config = replace(config, open_vocab=open_vocab.settings)
+        self.config = config
         self.random_weights = tuple(random_weights)
         self.device = device
         self.backend = backend  # the backend in use (``auto`` resolved at start)
         self._luts = [registry.closed_set_lut(i) for i in range(len(self.segmenters))]
-        # Open-vocabulary branch (None when open_vocab.enabled was false at start). With
-        # open_vocab_sync the CLIP pass runs inline on every frame (offline: sfs-segment,
+        # Open-vocabulary branch (None when open_vocab.enabled was false at start). With the
+        # every_frame schedule the CLIP pass runs inline on every frame (offline: sfs-segment,
         # sfs-eval); otherwise on the branch's background worker, at most open_vocab.rate_hz
         # times a second (the node).
         self.open_vocab = open_vocab
-        self.open_vocab_sync = bool(open_vocab_sync)
         self._lock = threading.Lock()
         # parallel_networks: the closed-set models run on this thread while FastSAM runs on
         # the caller's (both backends release the GIL while their network runs).
         self._closed_set_pool = None
-        if parallel_networks:
+        if config.parallel_networks:
             self._closed_set_pool = ThreadPoolExecutor(1, thread_name_prefix="sfs-closed-set")
 
     # --------------------------------------------------------------------------- building
     @classmethod
-    def from_config(
-        cls, config: dict[str, Any], warmup: bool = True, *, offline: bool = False
-    ) -> Pipeline:
-        """Load every model named by a validated config (see :func:`sfs_ros.params.load_config`).
+    def from_config(cls, config: SfsConfig | Mapping[str, Any], warmup: bool = True) -> Pipeline:
+        """Load every model named by a config: the typed tree, or the dotted names of
+        :func:`sfs_ros.params.load_config`.
 
-        ``offline`` (sfs-segment, sfs-eval): the open-vocabulary branch runs inline on every
-        frame, so its labels land in that frame's output and do not depend on timing; call
-        :meth:`reset_sequence` between unrelated images. Otherwise (the node) it runs on a
-        background thread at most ``open_vocab.rate_hz`` times a second.
+        With ``open_vocab.schedule`` every_frame (:meth:`SfsConfig.offline`: sfs-segment,
+        sfs-eval) the open-vocabulary branch runs inline on every frame, so its labels land in
+        that frame's output and do not depend on timing; call :meth:`reset_sequence` between
+        unrelated images. Otherwise (the node) it runs on a background thread at most
+        ``open_vocab.rate_hz`` times a second.
         """
         from sfs_ros.models.backends import (
             check_backend,
             network_precisions,
             resolve_backend,
             set_cache_limits,
+            set_int8_calibration,
         )
         from sfs_ros.models.closed_set import load_segmenter
         from sfs_ros.models.fastsam import FastSAMMaskGenerator
         from sfs_ros.runtime import DeviceChoice, select_device, set_torch_threads
         from sfs_ros.weights import resolve_fastsam_weights
 
-        allow_random = bool(config["allow_random_weights"])
-        device = select_device(config["device"], config["half"])
-        backend, half, why = resolve_backend(config["backend"], device.device, config["half"])
+        config = as_config(config)
+        allow_random = config.allow_random_weights
+        device = select_device(config.device, config.half)
+        backend, half, why = resolve_backend(config.backend, device.device, config.half)
         if half != device.half and device.device.startswith("cuda"):
             device = DeviceChoice(device.device, half, device.reason)
         LOG.info(
@@ -172,31 +178,32 @@ class Pipeline:
         )
         check_backend(backend, device.device)
         precisions = network_precisions(
-            backend, config["openvino_precision"], config["open_vocab.enabled"]
+            backend, config.openvino_precision, config.open_vocab.enabled
         )
-        set_cache_limits(config["backend_cache.max_shapes"], config["backend_cache.max_mb"])
-        set_torch_threads(config["num_threads"])
-        parallel = bool(config["parallel_networks"])
-        threads = config["num_threads"] or (os.cpu_count() or 1)
+        set_cache_limits(config.backend_cache.max_shapes, config.backend_cache.max_mb)
+        set_int8_calibration(config.openvino_int8_calibration)
+        set_torch_threads(config.num_threads)
+        parallel = config.parallel_networks
+        threads = config.num_threads or (os.cpu_count() or 1)
         # With parallel networks each exported network gets its share of the threads.
-        fastsam_threads = max(1, threads // 2) if parallel else config["num_threads"]
-        closed_threads = max(1, threads - threads // 2) if parallel else config["num_threads"]
-        weights, fastsam_random = resolve_fastsam_weights(config["fastsam.model"], allow_random)
+        fastsam_threads = max(1, threads // 2) if parallel else config.num_threads
+        closed_threads = max(1, threads - threads // 2) if parallel else config.num_threads
+        weights, fastsam_random = resolve_fastsam_weights(config.fastsam.model, allow_random)
         masker = FastSAMMaskGenerator(
             weights,
             device,
-            imgsz=config["fastsam.imgsz"],
-            conf=config["fastsam.conf"],
-            iou=config["fastsam.iou"],
-            max_masks=config["fastsam.max_masks"],
-            mask_resolution=config["fastsam.mask_resolution"],
+            imgsz=config.fastsam.imgsz,
+            conf=config.fastsam.conf,
+            iou=config.fastsam.iou,
+            max_masks=config.fastsam.max_masks,
+            mask_resolution=config.fastsam.mask_resolution,
             backend=backend,
             threads=fastsam_threads,
             openvino_precision=precisions.fastsam,
             is_random=fastsam_random,
         )
-        model_ids = [m.strip() for m in config["closed_set.model"].split(",") if m.strip()]
-        vocab_names = [v.strip() for v in config["closed_set.vocabulary"].split(",")]
+        model_ids = [m.strip() for m in config.closed_set.model.split(",") if m.strip()]
+        vocab_names = [v.strip() for v in config.closed_set.vocabulary.split(",")]
         if len(vocab_names) == 1:
             vocab_names *= len(model_ids)
         if len(vocab_names) != len(model_ids):
@@ -213,7 +220,7 @@ class Pipeline:
                 backend=backend,
                 threads=closed_threads,
                 openvino_precision=precisions.closed_set,
-                min_confidence=config["closed_set.min_confidence"],
+                min_confidence=config.closed_set.min_confidence,
             )
             for mid, voc in zip(model_ids, vocab_names, strict=True)
         ]
@@ -225,10 +232,10 @@ class Pipeline:
         for what, param in random_parts:
             LOG.warning(RANDOM_WEIGHTS_BANNER.format(what=what, param=param))
         registry = LabelRegistry(
-            [s.vocabulary for s in segmenters], max_classes=config["legend.max_classes"]
+            [s.vocabulary for s in segmenters], max_classes=config.legend.max_classes
         )
         open_vocab = None
-        if config["open_vocab.enabled"]:
+        if config.open_vocab.enabled:
             from sfs_ros.open_vocab import OpenVocabBranch
 
             open_vocab = OpenVocabBranch.from_config(config, registry, device.device)
@@ -241,15 +248,11 @@ class Pipeline:
             masker,
             segmenters,
             registry,
-            min_purity=config["closed_set.min_purity"],
-            paint_order=config["paint.order"],
-            uncovered=config["paint.uncovered"],
+            config=config,
             random_weights=[what for what, _ in random_parts],
             device=device.device,
             backend=backend,
             open_vocab=open_vocab,
-            open_vocab_sync=offline,
-            parallel_networks=parallel,
         )
         if warmup:
             pipeline.warmup()
@@ -266,33 +269,50 @@ class Pipeline:
             self.open_vocab = branch
 
     # --------------------------------------------------------------------------- settings
+    @property
+    def min_purity(self) -> float:
+        """``closed_set.min_purity`` in force."""
+        return self.config.closed_set.min_purity
+
+    @property
+    def paint_order(self) -> str:
+        """``paint.order`` in force."""
+        return self.config.paint.order
+
+    @property
+    def uncovered(self) -> str:
+        """``paint.uncovered`` in force."""
+        return self.config.paint.uncovered
+
     def update(self, name: str, value: Any) -> None:
-        """Apply a live parameter (validated; ConfigError when not live or out of range)."""
+        """Apply a live parameter (validated; ConfigError when not live or out of range).
+
+        The changed group of :attr:`config` is handed to the component that reads it through
+        its ``apply`` (the mask generator, each closed-set segmenter, the open-vocabulary
+        branch); ``closed_set.min_purity`` and ``paint`` are read by :meth:`process` itself.
+        """
         if name not in self.LIVE_KEYS:
             raise ConfigError(f"'{name}' cannot be changed while the pipeline runs")
         value = validate(name, value)
-        if name.startswith("open_vocab."):
-            if self.open_vocab is None:
-                if name == "open_vocab.enabled" and not value:
-                    return
-                raise ConfigError(
-                    f"{name}: the open-vocabulary branch was not loaded at start "
-                    "(open_vocab.enabled was false); restart with open_vocab.enabled:=true"
-                )
-            self.open_vocab.update(name, value)
-            return
+        group = name.partition(".")[0]
+        if group == "open_vocab" and self.open_vocab is None:
+            if name == "open_vocab.enabled" and not value:
+                return
+            raise ConfigError(
+                f"{name}: the open-vocabulary branch was not loaded at start "
+                "(open_vocab.enabled was false); restart with open_vocab.enabled:=true"
+            )
         with self._lock:
-            if name == "closed_set.min_purity":
-                self.min_purity = value
-            elif name == "closed_set.min_confidence":
+            if self.open_vocab is not None:  # the branch's group is the one in force
+                self.config = replace(self.config, open_vocab=self.open_vocab.settings)
+            self.config = self.config.with_values({name: value})
+            if group == "fastsam":
+                self.mask_generator.apply(self.config.fastsam)
+            elif group == "closed_set":
                 for segmenter in self.segmenters:
-                    segmenter.min_confidence = value
-            elif name == "paint.order":
-                self.paint_order = value
-            elif name == "paint.uncovered":
-                self.uncovered = value
-            else:
-                setattr(self.mask_generator, name.split(".", 1)[1], value)
+                    segmenter.apply(self.config.closed_set)
+            elif group == "open_vocab":
+                self.open_vocab.apply(self.config.open_vocab)
 
     # --------------------------------------------------------------------------- per frame
     def process(self, rgb: np.ndarray) -> SegmentationResult:
@@ -322,11 +342,11 @@ class Pipeline:
             branch = self.open_vocab
             if branch is not None and branch.enabled:
                 clock.lap("vote")
-                open_scores = branch.frame(
-                    rgb, masks.masks, masks.boxes, best.labels, sync=self.open_vocab_sync
-                )
+                open_scores = branch.frame(rgb, masks.masks, masks.boxes, best.labels)
                 clock.lap("open_vocab")
-                mask_labels = fusion.fuse(best, self.min_purity, open_scores, branch.threshold)
+                mask_labels = fusion.fuse(
+                    best, self.min_purity, open_scores, branch.settings.threshold
+                )
             else:
                 mask_labels = fusion.fuse(best, self.min_purity)
             clock.lap("vote_fuse")

@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 from ros_helpers import dds_child_env, require_loopback_only, stop_processes
@@ -58,12 +60,13 @@ def segformer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> dict:
+def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> Mapping[str, Any]:
     """Parameter overrides for fast tests on real architectures with random weights.
 
     conf 0.003 gives ~100 masks from random FastSAM weights, like the real model does.
+    Read-only (shared by the whole run): build a new dict with ``{**test_overrides, ...}``.
     """
-    return {
+    return MappingProxyType({
         "device": "cpu",
         # torch keeps these plumbing tests free of per-shape exports; the shipped default
         # (backend auto → openvino) is tested in test_backends.py and test_no_masks.py
@@ -74,11 +77,13 @@ def test_overrides(fastsam_pt: Path, segformer_dir: Path) -> dict:
         "fastsam.max_masks": 60,
         "closed_set.model": str(segformer_dir),
         "num_threads": 2,
-    }
+    })
 
 
 @pytest.fixture(scope="session")
-def test_params_file(tmp_path_factory: pytest.TempPathFactory, test_overrides: dict) -> Path:
+def test_params_file(
+    tmp_path_factory: pytest.TempPathFactory, test_overrides: Mapping[str, Any]
+) -> Path:
     """The overrides as a ROS 2 parameter file (for the CLI and the node)."""
     import yaml
 
@@ -94,13 +99,55 @@ def test_params_file(tmp_path_factory: pytest.TempPathFactory, test_overrides: d
     return path
 
 
+def _settings_of(pipeline) -> tuple:
+    """Every setting a test could change on a pipeline (config and component state)."""
+    generator = pipeline.mask_generator
+    return (
+        pipeline.config,
+        (generator.conf, generator.iou, generator.max_masks),
+        tuple(s.min_confidence for s in pipeline.segmenters),
+    )
+
+
 @pytest.fixture(scope="session")
-def pipeline(test_overrides: dict):
-    """One Pipeline for the whole run (models load once, as in production)."""
+def pipeline(test_overrides: Mapping[str, Any]) -> Iterator:
+    """One Pipeline for the whole run (models load once, as in production).
+
+    Shared by many tests, so no test may change it: a test that changes settings takes
+    ``own_pipeline``. At the end of the run this fixture fails if its settings changed.
+    """
     from sfs_ros.params import load_config
     from sfs_ros.pipeline import Pipeline
 
-    return Pipeline.from_config(load_config(None, test_overrides))
+    shared = Pipeline.from_config(load_config(None, test_overrides))
+    before = _settings_of(shared)
+    yield shared
+    assert _settings_of(shared) == before, "a test changed the shared session pipeline"
+
+
+@pytest.fixture
+def own_pipeline(pipeline):
+    """A Pipeline for one test that may change its settings: the session pipeline's loaded
+    networks (shared, read-only), its own copy of every component that holds a setting."""
+    import copy
+
+    from sfs_ros.labels import LabelRegistry
+    from sfs_ros.pipeline import Pipeline
+
+    segmenters = [copy.copy(s) for s in pipeline.segmenters]
+    registry = LabelRegistry(
+        [s.vocabulary for s in segmenters], max_classes=pipeline.config.legend.max_classes
+    )
+    own = Pipeline(
+        copy.copy(pipeline.mask_generator),
+        segmenters,
+        registry,
+        config=pipeline.config,
+        device=pipeline.device,
+        backend=pipeline.backend,
+    )
+    yield own
+    own.close()
 
 
 @pytest.fixture(scope="session")
@@ -186,7 +233,7 @@ def processes() -> Iterator[Processes]:
 # takes a DDS fixture talks DDS.
 _MODEL_FIXTURES = frozenset(
     {"fastsam_pt", "segformer_dir", "test_overrides", "test_params_file", "pipeline",
-     "tiny_clip_name", "sensitive_fastsam", "tiny_world_models"}
+     "own_pipeline", "tiny_clip_name", "sensitive_fastsam", "tiny_world_models"}
 )
 _DDS_FIXTURES = frozenset({"dds_env", "processes"})
 

@@ -17,6 +17,7 @@ from sfs_ros.bags.labeller import OfflineLabeller
 from sfs_ros.cli.bag import StopRequest, names_bag
 from sfs_ros.labels import SOURCE_OPEN_VOCAB, LabelRegistry
 from sfs_ros.open_vocab.tracks import TrackStore
+from sfs_ros.params import SfsConfig
 from sfs_ros.vocabularies import get_vocabulary
 
 IMAGE, COMPRESSED = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
@@ -56,7 +57,7 @@ def _labeller(open_vocab=None) -> OfflineLabeller:
     pipeline = SimpleNamespace(
         registry=registry,
         open_vocab=open_vocab,
-        open_vocab_sync=True,
+        config=SfsConfig().offline(),
         legend_dict=registry.legend_dict,
         process=lambda rgb: rgb.shape,
     )
@@ -85,7 +86,7 @@ def test_resume_restores_open_vocabulary_ids_and_colours():
 def test_each_camera_keeps_its_own_tracks_and_open_vocabulary_runs_inline():
     branch = SimpleNamespace(tracks=TrackStore(match_iou=0.3, max_missed=4, max_age_s=2.0))
     labeller = _labeller(branch)
-    assert labeller.pipeline.open_vocab_sync is True
+    assert labeller.pipeline.config.open_vocab.schedule == "every_frame"
     rgb = np.zeros((4, 4, 3), np.uint8)
     labeller.label("front", rgb)
     front = branch.tracks

@@ -17,6 +17,7 @@ from sfs_ros.evaluation import cli
 from sfs_ros.evaluation.datasets import EvaluationError, open_dataset
 from sfs_ros.evaluation.mapping import IGNORED, SYNONYMS, build_mapping
 from sfs_ros.evaluation.metrics import ConfusionMatrix
+from sfs_ros.params import SfsConfig
 from sfs_ros.vocabularies import get_vocabulary, normalize_class_name
 
 CITY = get_vocabulary("cityscapes").names
@@ -533,7 +534,7 @@ class FakePipeline:
     instances: ClassVar[list[FakePipeline]] = []
     random_weights = ("FastSAM",)
 
-    def __init__(self, cfg: dict) -> None:
+    def __init__(self, cfg: SfsConfig) -> None:
         self.cfg = cfg
         self.calls = 0
         self.resets = 0
@@ -541,9 +542,9 @@ class FakePipeline:
         FakePipeline.instances.append(self)
 
     @classmethod
-    def from_config(cls, cfg: dict, *, offline: bool = False) -> FakePipeline:
+    def from_config(cls, cfg: SfsConfig) -> FakePipeline:
         # evaluation must run the open-vocabulary branch inline on every image
-        assert offline, "sfs-eval must build its pipeline with offline=True"
+        assert cfg.open_vocab.schedule == "every_frame", "sfs-eval must use config.offline()"
         return cls(cfg)
 
     def reset_sequence(self) -> None:
@@ -605,7 +606,7 @@ def test_cli_config_path_with_fake_pipeline(
     assert rc == 0, err
     [pipe] = fake_pipeline.instances
     # The real sfs_ros.params.load_config merged file and --set overrides.
-    assert (pipe.cfg["fastsam.imgsz"], pipe.cfg["device"], pipe.cfg["fastsam.conf"]) == (
+    assert (pipe.cfg.fastsam.imgsz, pipe.cfg.device, pipe.cfg.fastsam.conf) == (
         1024,
         "cpu",
         0.3,

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ import pytest
 from sfs_ros import fusion, render
 from sfs_ros.labels import LabelRegistry
 from sfs_ros.models.fastsam import MaskSet
-from sfs_ros.params import load_config
+from sfs_ros.params import SfsConfig, load_config
 from sfs_ros.pipeline import Pipeline
 from sfs_ros.vocabularies import get_vocabulary
 
@@ -63,7 +64,8 @@ def _pipeline(masks: np.ndarray, class_index: int | np.ndarray, **kwargs) -> Pip
             return class_index
         return np.full(hw, class_index, np.int64)
 
-    return Pipeline(PlantedMasker(masks), [segmenter], _registry(), **kwargs)
+    config = SfsConfig().with_values({f"paint.{k}": v for k, v in kwargs.items()})
+    return Pipeline(PlantedMasker(masks), [segmenter], _registry(), config=config)
 
 
 H, W = 60, 80
@@ -88,7 +90,7 @@ def test_one_mask_and_whole_frame_mask_and_one_class():
     classes = np.zeros((H, W), np.int64)
     classes[:, 40:] = 2  # index 2 = sidewalk → id 3 ... the whole-frame mask is mostly road
     for order in ("area", "confidence"):
-        pipe = _pipeline(masks, classes, paint_order=order)
+        pipe = _pipeline(masks, classes, order=order)
         result = pipe.process(_flat(50, (H, W)))
         assert result.mask_labels.tolist() == [1, 1]  # road majority in both masks
         assert (result.label_map == 1).all()
@@ -131,10 +133,15 @@ def test_open_vocab_branch_with_zero_one_and_whole_frame_masks(tiny_clip_name, m
         torch.manual_seed(0)
         scorer = ClipScorer.load(tiny_clip_name, "", allow_random=True, mode=mode)
         registry = _registry()
-        branch = OpenVocabBranch(scorer, registry, vocabulary=["pallet"], threshold=0.99)
+        settings = SfsConfig().offline().open_vocab
+        branch = OpenVocabBranch(
+            scorer,
+            registry,
+            replace(settings, enabled=True, vocabulary=("pallet",), threshold=0.99),
+        )
         pipe = Pipeline(
             PlantedMasker(masks), [lambda rgb, hw: np.zeros(hw, np.int64)], registry,
-            open_vocab=branch, open_vocab_sync=True,
+            open_vocab=branch,
         )
         try:
             for _ in range(2):  # the second frame follows the first one's tracks

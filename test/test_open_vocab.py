@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from sfs_ros.labels import SOURCE_OPEN_VOCAB, LabelRegistry
 from sfs_ros.open_vocab import OpenVocabBranch, TrackStore
 from sfs_ros.open_vocab.captioner import extract_nouns
 from sfs_ros.open_vocab.tracks import box_iou, mask_iou
+from sfs_ros.params import OpenVocabConfig, SfsConfig
 from sfs_ros.vocabularies import get_vocabulary
 
 H, W = 60, 80  # image size; working resolution is the same here (masks at input pixels)
@@ -47,6 +49,13 @@ def box_mask(x0: int, y0: int, x1: int, y1: int, hw=(H, W)) -> np.ndarray:
 def mask_set(boxes: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
     masks = np.stack([box_mask(*b) for b in boxes]) if boxes else np.zeros((0, H, W), bool)
     return masks, np.array(boxes, np.float32).reshape(-1, 4)
+
+
+def settings(*, every_frame: bool = False, **values) -> OpenVocabConfig:
+    """An ``open_vocab`` group with the branch on; ``every_frame``: the offline schedule (the
+    CLIP pass inline on every frame), else the node's background worker."""
+    schedule = "every_frame" if every_frame else "background"
+    return OpenVocabConfig(enabled=True, schedule=schedule, **values)
 
 
 def registry() -> LabelRegistry:
@@ -111,18 +120,20 @@ class FakeClock:
 # ------------------------------------------------------------------------------ CLIP adapter
 def test_text_embeddings_are_cached_and_reencoded_once_per_vocabulary_change(tiny_scorer):
     reg = registry()
-    branch = OpenVocabBranch(tiny_scorer, reg, vocabulary=["kite"], threshold=2.0)
+    branch = OpenVocabBranch(
+        tiny_scorer, reg, settings(every_frame=True, vocabulary=["kite"], threshold=1.0)
+    )
     rgb = np.full((H, W, 3), 90, np.uint8)
     masks, boxes = mask_set([(5, 5, 30, 30), (40, 10, 70, 50)])
     for _ in range(3):
-        branch.frame(rgb, masks, boxes, np.zeros(2, np.int64), sync=True)
+        branch.frame(rgb, masks, boxes, np.zeros(2, np.int64))
     stats = tiny_scorer.stats
     assert stats.encode_text_calls == 1  # 3 passes, text encoded once
     assert stats.names_encoded == 20  # 19 Cityscapes names + "kite"
     assert stats.encode_image_calls == 3
-    branch.update("open_vocab.vocabulary", ["kite", "pallet jack", "forklift"])
+    branch.apply(replace(branch.settings, vocabulary=("kite", "pallet jack", "forklift")))
     for _ in range(2):
-        branch.frame(rgb, masks, boxes, np.zeros(2, np.int64), sync=True)
+        branch.frame(rgb, masks, boxes, np.zeros(2, np.int64))
     assert stats.encode_text_calls == 2  # the change re-encoded once
     assert stats.names_encoded == 22  # only the two new names
     emb = tiny_scorer.text_embeddings(["kite", "Kite ", "road"])
@@ -190,11 +201,9 @@ def test_moving_object_keeps_its_label_and_loses_it_after_it_leaves():
     branch = OpenVocabBranch(
         RedScorer(),
         reg,
-        vocabulary=["kite"],
-        threshold=0.5,
-        rate_hz=0.01,
-        max_missed_frames=3,
-        max_age_s=30.0,
+        settings(
+            vocabulary=["kite"], threshold=0.5, rate_hz=0.01, max_missed_frames=3, max_age_s=30.0
+        ),
         clock=clock,
     )
     kite = reg.add("kite")
@@ -233,10 +242,7 @@ def test_labels_expire_after_max_age_s():
     branch = OpenVocabBranch(
         RedScorer(),
         reg,
-        vocabulary=["kite"],
-        threshold=0.5,
-        rate_hz=0.01,
-        max_age_s=2.0,
+        settings(vocabulary=["kite"], threshold=0.5, rate_hz=0.01, max_age_s=2.0),
         clock=clock,
     )
     rgb = np.zeros((H, W, 3), np.uint8)
@@ -267,7 +273,9 @@ def test_fusion_rules_on_planted_scores():
             5: {"road": 0.24},  # closed pure "car", CLIP "road" below threshold → car
         }
     )
-    branch = OpenVocabBranch(scorer, reg, vocabulary=["kite"], threshold=0.25)
+    branch = OpenVocabBranch(
+        scorer, reg, settings(every_frame=True, vocabulary=["kite"], threshold=0.25)
+    )
     rev = reg.revision
     masks, boxes = mask_set([(i * 12, 0, i * 12 + 10, 10) for i in range(6)])
     closed = np.array([road, road, car, car, car, car])
@@ -276,12 +284,12 @@ def test_fusion_rules_on_planted_scores():
         purity=np.array([0.9, 0.9, 0.2, 0.2, 0.8, 0.8], np.float32),
         areas=np.full(6, 100),
     )
-    ov = branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, closed, sync=True)
+    ov = branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, closed)
     kite = label_id(reg, "kite")
     assert kite == 20 and reg.revision == rev + 1  # new name appended with the next id
     assert reg.entries()[kite].source == SOURCE_OPEN_VOCAB
     np.testing.assert_allclose(ov.closed_scores, [0.30, 0.20, 0.10, 0.10, 0.28, 0.0], atol=1e-6)
-    out = fusion.fuse(votes, 0.5, ov, branch.threshold)
+    out = fusion.fuse(votes, 0.5, ov, branch.settings.threshold)
     assert out.tolist() == [road, kite, 0, kite, car, car]
     # Top-K proposals are kept per track (K = 3), best first.
     track = track_label(branch.tracks, int(branch.tracks._ids[1]))
@@ -292,14 +300,15 @@ def test_fusion_rules_on_planted_scores():
 def test_threshold_and_top_k_are_live():
     reg = registry()
     scorer = PlantedScorer({0: {"kite": 0.2}})
-    branch = OpenVocabBranch(scorer, reg, vocabulary=["kite"], threshold=0.25, top_k=3)
+    branch = OpenVocabBranch(
+        scorer, reg, settings(every_frame=True, vocabulary=["kite"], threshold=0.25, top_k=3)
+    )
     masks, boxes = mask_set([(0, 0, 10, 10)])
     rgb = np.zeros((H, W, 3), np.uint8)
-    ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64), sync=True)
+    ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
     assert ov.labels.tolist() == [0] and label_id(reg, "kite") is None  # below: not in the legend
-    branch.update("open_vocab.threshold", 0.15)
-    branch.update("open_vocab.top_k", 1)
-    ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64), sync=True)
+    branch.apply(replace(branch.settings, threshold=0.15, top_k=1))
+    ov = branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
     assert ov.labels.tolist() == [label_id(reg, "kite")]
     assert len(track_label(branch.tracks, int(branch.tracks._ids[0])).proposals) == 1
 
@@ -310,7 +319,7 @@ def test_worker_survives_an_exception_and_labels_the_next_snapshot():
     reg = registry()
     scorer = RedScorer(fail_first=1)
     branch = OpenVocabBranch(
-        scorer, reg, vocabulary=["kite"], threshold=0.5, rate_hz=1.0, clock=clock
+        scorer, reg, settings(vocabulary=["kite"], threshold=0.5, rate_hz=1.0), clock=clock
     )
     rgb = np.zeros((H, W, 3), np.uint8)
     rgb[10:26, 4:20] = (255, 0, 0)
@@ -343,7 +352,7 @@ def test_offer_never_blocks_while_a_pass_runs():
             return super().score(*args)
 
     clock = FakeClock()
-    branch = OpenVocabBranch(SlowScorer(), registry(), vocabulary=["kite"], clock=clock)
+    branch = OpenVocabBranch(SlowScorer(), registry(), settings(vocabulary=["kite"]), clock=clock)
     rgb = np.zeros((H, W, 3), np.uint8)
     masks, boxes = mask_set([(4, 10, 20, 26)])
     import time
@@ -379,11 +388,10 @@ def test_pipeline_fuses_open_vocab_labels_and_grows_the_legend():
     branch = OpenVocabBranch(
         PlantedScorer({1: {"pallet jack": 0.6, "road": 0.1}}),
         reg,
-        vocabulary=["pallet jack"],
-        threshold=0.25,
+        settings(every_frame=True, vocabulary=["pallet jack"], threshold=0.25),
     )
-    pipe = Pipeline(masker, [segmenter], reg, min_purity=0.5, open_vocab=branch)
-    pipe.open_vocab_sync = True
+    pipe = Pipeline(masker, [segmenter], reg, open_vocab=branch)
+    assert pipe.min_purity == 0.5 and pipe.config.open_vocab is branch.settings
     rev = reg.revision
     result = pipe.process(np.zeros((H, W, 3), np.uint8))
     jack = label_id(reg, "pallet jack")
@@ -520,7 +528,9 @@ def test_close_cancels_a_running_pass_before_its_next_encoder_call(tiny_scorer):
 
     tiny_scorer.model.encode_text = slow_encode_text
     names = [f"name {i}" for i in range(200)]  # 400 prompts → several encoder calls
-    branch = OpenVocabBranch(tiny_scorer, registry(), vocabulary=names, clock=FakeClock())
+    branch = OpenVocabBranch(
+        tiny_scorer, registry(), settings(vocabulary=names), clock=FakeClock()
+    )
     rgb = np.zeros((H, W, 3), np.uint8)
     masks, boxes = mask_set([(4, 10, 20, 26)])
     branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
@@ -681,12 +691,12 @@ def test_dense_mode_through_the_branch_from_config(tiny_clip_name: str):
     with pytest.raises(ConfigError, match=r"open_vocab\.mode"):
         load_config(root / "config" / "sfs.yaml", ["open_vocab.mode=sparse"])
     reg = registry()
-    branch = OpenVocabBranch.from_config(config, reg)
+    branch = OpenVocabBranch.from_config(SfsConfig.from_flat(config).offline(), reg)
     assert branch.scorer.mode == "dense"
     rgb = np.random.default_rng(4).integers(0, 255, (H, W, 3), dtype=np.uint8)
     masks, boxes = mask_set([(5, 5, 30, 30), (40, 10, 70, 50), (0, 0, 1, 1)])
     for _ in range(2):
-        scores = branch.frame(rgb, masks, boxes, np.zeros(3, np.int64), sync=True)
+        scores = branch.frame(rgb, masks, boxes, np.zeros(3, np.int64))
     assert branch.stats()["encode_image_calls"] == 2  # one forward per pass
     # threshold -1: both scoreable masks are named (fresh labels), the 1-pixel mask is not.
     assert (scores.labels[:2] > 0).all() and scores.labels[2] == 0
@@ -704,13 +714,12 @@ def test_full_legend_leaves_new_names_unidentified_and_keeps_running(caplog):
     branch = OpenVocabBranch(
         PlantedScorer({0: {"kite": 0.9}, 1: {"pallet jack": 0.8}}),
         reg,
-        vocabulary=["kite", "pallet jack"],
-        threshold=0.25,
+        settings(every_frame=True, vocabulary=["kite", "pallet jack"], threshold=0.25),
         clock=FakeClock(),
     )
     masks, boxes = mask_set([(0, 0, 40, 30), (40, 30, 80, 60)])
     out = branch.frame(
-        np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(2, np.int64), sync=True
+        np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(2, np.int64)
     )
     assert len(reg) == 21
     assert out.labels.tolist() == [label_id(reg, "kite"), 0]
@@ -841,15 +850,14 @@ def test_branch_adds_caption_nouns_of_unnamed_masks_to_the_candidates(blip_dir, 
     branch = OpenVocabBranch(
         PlantedScorer({0: {"kite": 0.9}, 1: {"kite": 0.1}}),
         reg,
-        vocabulary=["kite"],
-        threshold=0.25,
+        settings(every_frame=True, vocabulary=["kite"], threshold=0.25),
         captioner=cap,
         clock=FakeClock(),
     )
     before = branch.candidate_names()
     rgb = np.random.default_rng(5).integers(0, 255, (H, W, 3), dtype=np.uint8)
     masks, boxes = mask_set([(0, 0, 30, 30), (30, 20, 80, 60), (40, 0, 70, 20)])
-    out = branch.frame(rgb, masks, boxes, np.zeros(3, np.int64), sync=True)
+    out = branch.frame(rgb, masks, boxes, np.zeros(3, np.int64))
     assert out.labels.tolist() == [label_id(reg, "kite"), 0, 0]
     assert seen == [[1, 2]] and calls == [2]  # only masks below threshold, in one batch
     assert branch.candidate_names() == [*before, "dog", "couch", "chair"]
@@ -872,7 +880,8 @@ def test_branch_from_config_runs_a_real_random_blip_on_unnamed_masks(
         "allow_random_weights=true",
     ]
     branch = OpenVocabBranch.from_config(
-        load_config(root / "config" / "sfs.yaml", overrides), registry()
+        SfsConfig.from_flat(load_config(root / "config" / "sfs.yaml", overrides)).offline(),
+        registry(),
     )
     cap = branch.captioner
     assert cap is not None and not cap.is_random
@@ -880,7 +889,7 @@ def test_branch_from_config_runs_a_real_random_blip_on_unnamed_masks(
     before = branch.candidate_names()
     rgb = np.random.default_rng(6).integers(0, 255, (H, W, 3), dtype=np.uint8)
     masks, boxes = mask_set([(5, 5, 30, 30), (40, 10, 70, 50)])
-    branch.frame(rgb, masks, boxes, np.zeros(2, np.int64), sync=True)
+    branch.frame(rgb, masks, boxes, np.zeros(2, np.int64))
     assert calls == [2] and cap.calls == 1  # the real BLIP forward, one batch
     added = branch.candidate_names()[len(before) :]
     assert set(added) <= set(cap.processor.tokenizer.get_vocab())  # nouns of random captions

@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 
 from sfs_ros.params import (
+    NODE_PARAMS,
     PARAMS,
     SPECS,
     ConfigError,
+    FastSAMConfig,
+    SfsConfig,
     defaults,
     load_config,
+    parameters_page,
     parse_override,
     read_params_file,
     validate,
@@ -33,6 +37,8 @@ def test_real_time_preset_sets_every_parameter_with_documented_values():
 
 
 def test_paper_preset_matches_the_paper_setup():
+    flat = read_params_file(CONFIG / "sfs_paper.yaml")
+    assert set(flat) == set(SPECS), "sfs_paper.yaml must set every parameter"
     config = load_config(CONFIG / "sfs_paper.yaml")
     assert config["fastsam.model"] == "FastSAM-x.pt"
     assert (config["fastsam.imgsz"], config["fastsam.conf"], config["fastsam.iou"]) == (
@@ -134,3 +140,45 @@ def test_nan_and_inf_are_refused_for_every_float_parameter(name, raw):
 def test_finite_floats_still_pass_validation():
     assert validate("fastsam.iou", 0.5) == 0.5
     assert validate("overlay_alpha", 1) == 1.0
+
+
+# ------------------------------------------------------------------------------ the tree
+def test_docs_parameter_table_is_generated_from_the_tree():
+    page = (CONFIG.parent / "docs" / "parameters.md").read_text()
+    assert page == parameters_page(), "regenerate: python -m sfs_ros.params > docs/parameters.md"
+    for spec in (*PARAMS, *NODE_PARAMS):
+        assert f"| `{spec.name}` |" in page
+
+
+def test_params_are_derived_from_the_typed_tree():
+    tree = SfsConfig()
+    assert [p.name for p in PARAMS][:3] == ["device", "backend", "half"]
+    assert tree.fastsam.conf == SPECS["fastsam.conf"].default == 0.4
+    assert tree.open_vocab.enabled is SPECS["open_vocab.enabled"].default is False
+    assert tree.flat() == defaults()
+    assert SPECS["fastsam.imgsz"].step == 32 and SPECS["fastsam.conf"].live
+    assert SfsConfig.from_flat(load_config(CONFIG / "sfs.yaml")) == tree  # preset = defaults
+    # internal settings: in the tree, not parameters (no ROS parameter, no --set)
+    assert "open_vocab.schedule" not in SPECS
+    assert tree.open_vocab.schedule == "background"
+    assert tree.offline().open_vocab.schedule == "every_frame"
+    with pytest.raises(ConfigError, match=r"unknown parameter 'open_vocab\.schedule'"):
+        load_config(None, ["open_vocab.schedule=every_frame"])
+
+
+def test_the_tree_validates_every_value_it_holds():
+    changed = SfsConfig().with_values({"fastsam.conf": 0.2, "open_vocab.vocabulary": ["kite"]})
+    assert changed.fastsam.conf == 0.2 and changed.open_vocab.vocabulary == ("kite",)
+    assert changed.flat()["open_vocab.vocabulary"] == ["kite"]
+    assert changed.get("overlay_alpha") == 0.5
+    with pytest.raises(ConfigError, match=r"fastsam\.conf: 1\.5 is above the maximum"):
+        SfsConfig().with_values({"fastsam.conf": 1.5})
+    with pytest.raises(ConfigError, match=r"fastsam\.conf: 1\.5 is above the maximum"):
+        FastSAMConfig(conf=1.5)
+    with pytest.raises(ConfigError, match=r"open_vocab\.schedule: 'sometimes' is not one of"):
+        SfsConfig().with_values({"open_vocab.schedule": "sometimes"})
+    with pytest.raises(ConfigError, match=r"did you mean fastsam\.conf"):
+        SfsConfig.from_flat({"conf": 0.3})
+    assert FastSAMConfig(max_masks=5).max_masks == 5
+    assert isinstance(SfsConfig().with_values({"overlay_alpha": 1}).overlay_alpha, float)
+    assert SfsConfig.from_flat({"cameras": ["front"]}) == SfsConfig()  # node-only: ignored

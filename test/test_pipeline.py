@@ -7,8 +7,10 @@ import pytest
 from lookup_helpers import label_id
 
 from sfs_ros.labels import LabelRegistry
+from sfs_ros.models.closed_set import UNSURE
 from sfs_ros.models.fastsam import Letterbox, MaskSet, _full_box_rule
-from sfs_ros.params import ConfigError
+from sfs_ros.open_vocab import OpenVocabBranch
+from sfs_ros.params import LIVE_PARAMS, SPECS, ConfigError, OpenVocabConfig, ParamSpec, SfsConfig
 from sfs_ros.pipeline import Pipeline
 from sfs_ros.vocabularies import Vocabulary, get_vocabulary
 
@@ -90,18 +92,81 @@ def test_fastsam_receives_rgb(pipeline):
 
 
 @pytest.mark.models
-def test_live_updates_apply_and_bad_ones_are_refused(pipeline):
-    pipeline.update("fastsam.max_masks", 1)
-    try:
-        result = pipeline.process(IMAGE)
-        assert len(result.masks) == 1
-        assert set(np.unique(result.instance_map).tolist()) <= {0, 1}
-    finally:
-        pipeline.update("fastsam.max_masks", 60)
+def test_live_updates_apply_and_bad_ones_are_refused(own_pipeline):
+    own_pipeline.update("fastsam.max_masks", 1)
+    result = own_pipeline.process(IMAGE)
+    assert len(result.masks) == 1
+    assert set(np.unique(result.instance_map).tolist()) <= {0, 1}
+    own_pipeline.update("fastsam.conf", 1.0)  # no random-weight score reaches 1.0
+    assert len(own_pipeline.process(IMAGE).masks) == 0
+    own_pipeline.update("closed_set.min_confidence", 1.0)  # no softmax reaches 1.0
+    segmenter = own_pipeline.segmenters[0]
+    assert (segmenter(IMAGE, (16, 16)) == UNSURE).all()
     with pytest.raises(ConfigError, match="cannot be changed"):
-        pipeline.update("fastsam.imgsz", 320)
+        own_pipeline.update("fastsam.imgsz", 320)
     with pytest.raises(ConfigError, match="above the maximum"):
-        pipeline.update("fastsam.conf", 2.0)
+        own_pipeline.update("fastsam.conf", 2.0)
+    assert own_pipeline.config.fastsam.conf == 1.0  # the refused value changed nothing
+
+
+# What the per-frame code of each component reads, for every live parameter: the test below
+# changes each parameter through Pipeline.update and checks that this value follows, so a
+# renamed attribute or a forgotten ``apply`` cannot go unnoticed.
+READ_PER_FRAME = {
+    "fastsam.conf": lambda p: p.mask_generator.conf,
+    "fastsam.iou": lambda p: p.mask_generator.iou,
+    "fastsam.max_masks": lambda p: p.mask_generator.max_masks,
+    "closed_set.min_purity": lambda p: p.min_purity,
+    "closed_set.min_confidence": lambda p: {s.min_confidence for s in p.segmenters},
+    "paint.order": lambda p: p.paint_order,
+    "paint.uncovered": lambda p: p.uncovered,
+    "open_vocab.enabled": lambda p: p.open_vocab.enabled,
+    "open_vocab.vocabulary": lambda p: p.open_vocab.candidate_names()[-1:],
+    "open_vocab.rate_hz": lambda p: p.open_vocab.worker.rate_hz,
+    "open_vocab.top_k": lambda p: p.open_vocab.settings.top_k,
+    "open_vocab.threshold": lambda p: p.open_vocab.settings.threshold,
+}
+# Live parameters the node applies itself (rendering), not the pipeline.
+NODE_LIVE = {"overlay_alpha"}
+
+
+def _another_value(spec: ParamSpec, current):
+    """A valid value of ``spec`` other than ``current``."""
+    if spec.choices is not None:
+        return next(c for c in spec.choices if c != current)
+    if spec.kind is bool:
+        return not current
+    if spec.kind is list:
+        return ["pallet jack"]
+    if spec.kind is int:
+        return int(spec.min) if current != spec.min else int(spec.min) + 1
+    return (spec.min + spec.max) / 2 if current != (spec.min + spec.max) / 2 else spec.max
+
+
+def test_every_live_parameter_reaches_the_component_that_reads_it(own_pipeline):
+    assert set(LIVE_PARAMS) == set(Pipeline.LIVE_KEYS) | NODE_LIVE  # both from the tree
+    assert set(READ_PER_FRAME) == set(Pipeline.LIVE_KEYS), "add the new live parameter here"
+    branch = OpenVocabBranch(
+        scorer=None, registry=own_pipeline.registry, settings=OpenVocabConfig(enabled=True)
+    )
+    pipe = Pipeline(
+        own_pipeline.mask_generator,
+        own_pipeline.segmenters,
+        own_pipeline.registry,
+        config=own_pipeline.config,
+        open_vocab=branch,
+    )
+    for name in Pipeline.LIVE_KEYS:
+        read = READ_PER_FRAME[name]
+        before = read(pipe)
+        value = _another_value(SPECS[name], pipe.config.get(name))
+        pipe.update(name, value)
+        after = read(pipe)
+        assert after != before, name
+        expected = {value} if isinstance(after, set) else value
+        assert after == expected, name
+        assert pipe.config.get(name) == (tuple(value) if isinstance(value, list) else value)
+    pipe.close()
 
 
 @pytest.mark.models
@@ -186,8 +251,10 @@ def test_planted_frame_gives_the_known_label_map(uncovered):
         PlantedMasks(np.stack([big, small, mixed])),
         [PlantedClasses(class_map)],
         registry,
-        min_purity=0.6,  # not used with the open-vocabulary branch off: majority wins
-        uncovered=uncovered,
+        # min_purity is not used with the open-vocabulary branch off: majority wins
+        config=SfsConfig().with_values(
+            {"closed_set.min_purity": 0.6, "paint.uncovered": uncovered}
+        ),
     )
     result = pipe.process(np.zeros((8, 8, 3), np.uint8))
     road, car, tree = (label_id(registry, n) for n in ("road", "car", "tree"))
@@ -216,7 +283,8 @@ def test_two_closed_set_models_share_ids_by_name_and_higher_purity_wins():
     mask[0, 0, :] = True
     first = PlantedClasses(np.array([[0, 1], [0, 0]]))  # person/car split: purity 0.5
     second = PlantedClasses(np.array([[1, 1], [0, 0]]))  # person person: purity 1.0
-    pipe = Pipeline(PlantedMasks(mask), [first, second], registry, min_purity=0.6)
+    config = SfsConfig().with_values({"closed_set.min_purity": 0.6})
+    pipe = Pipeline(PlantedMasks(mask), [first, second], registry, config=config)
     result = pipe.process(np.zeros((2, 2, 3), np.uint8))
     assert result.mask_labels.tolist() == [label_id(registry, "person")]
 

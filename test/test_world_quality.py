@@ -43,13 +43,12 @@ def tiny_world_models() -> TinyWorldModels:
 
 
 def _pipeline(models: TinyWorldModels, open_vocab: bool) -> object:
-    from sfs_ros.params import load_config
+    from sfs_ros.params import SfsConfig, load_config
     from sfs_ros.pipeline import Pipeline
 
     config = load_config(None, {"device": "cpu", "num_threads": 2, **models.overrides(open_vocab)})
-    pipeline = Pipeline.from_config(config)
-    pipeline.open_vocab_sync = True  # CLIP on every frame, as sfs-segment runs it
-    return pipeline
+    # CLIP on every frame, as sfs-segment runs it
+    return Pipeline.from_config(SfsConfig.from_flat(config).offline())
 
 
 @pytest.fixture(scope="module")

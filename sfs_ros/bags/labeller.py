@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sfs_ros.open_vocab.tracks import TrackStore
+from sfs_ros.params import SCHEDULE_EVERY_FRAME
 from sfs_ros.pipeline import Pipeline, SegmentationResult
 
 
@@ -20,8 +21,8 @@ class OfflineLabeller:
     """Label frames of several cameras with one pipeline (models loaded once)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
-        if not pipeline.open_vocab_sync:
-            raise ValueError("bag labelling needs Pipeline.from_config(..., offline=True)")
+        if pipeline.config.open_vocab.schedule != SCHEDULE_EVERY_FRAME:
+            raise ValueError("bag labelling needs Pipeline.from_config(config.offline())")
         self.pipeline = pipeline
         self._tracks: dict[str, TrackStore] = {}
 

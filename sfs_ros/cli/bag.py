@@ -38,7 +38,7 @@ from sfs_ros.bags.messages import (
 )
 from sfs_ros.bags.output import STORAGES, OutputExistsError, ResumableOutput, legend_qos
 from sfs_ros.cli.arguments import add_model_arguments, load_model_config
-from sfs_ros.params import ConfigError
+from sfs_ros.params import ConfigError, as_config
 from sfs_ros.ros.conversions import ImageConversionError
 from sfs_ros.ros.frame_slot import DropLogLimiter
 
@@ -542,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         typestore = make_typestore()
-        pipeline = Pipeline.from_config(config, offline=True)
+        pipeline = Pipeline.from_config(as_config(config).offline())
     except (WeightsNotFoundError, ConfigError, ValueError, MessageDefinitionsNotFoundError) as exc:
         print(f"sfs-segment: error: {exc}", file=sys.stderr)
         return 1

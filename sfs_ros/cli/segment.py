@@ -35,7 +35,7 @@ from sfs_ros.io_safety import (
     atomic_write_json,
     ensure_writable_dir,
 )
-from sfs_ros.params import ConfigError
+from sfs_ros.params import ConfigError, as_config
 from sfs_ros.weights import WeightsNotFoundError
 
 LOG = logging.getLogger("sfs_ros")
@@ -128,7 +128,7 @@ def segment_files(argv: list[str] | None = None) -> int:
     try:
         # Offline: CLIP names masks on every frame, inline (no background worker), so the
         # open-vocabulary labels land in the PNGs and legend.json of that same frame.
-        pipeline = Pipeline.from_config(config, offline=True)
+        pipeline = Pipeline.from_config(as_config(config).offline())
     except (WeightsNotFoundError, ConfigError, ValueError) as exc:
         _error(str(exc))
         return 1

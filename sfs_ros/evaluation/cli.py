@@ -152,14 +152,14 @@ class PipelinePredictor:
             sfs_ros.params.ConfigError: invalid configuration (a ``ValueError``).
             sfs_ros.weights.WeightsNotFoundError: missing weights (a ``FileNotFoundError``).
         """
-        from sfs_ros.params import load_config
+        from sfs_ros.params import as_config, load_config
         from sfs_ros.pipeline import Pipeline
 
         cfg = load_config(config, list(overrides))
         # Dataset images are unrelated: the open-vocabulary branch runs inline on every image
         # (offline) and its mask tracks are reset per image (__call__), so scores never depend
         # on timing or on the order of the images.
-        return cls(Pipeline.from_config(cfg, offline=True))
+        return cls(Pipeline.from_config(as_config(cfg).offline()))
 
     def __call__(self, stem: str, rgb: np.ndarray | None) -> np.ndarray:
         """Label map of one image (uint16 ids at input resolution)."""

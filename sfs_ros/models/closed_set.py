@@ -31,6 +31,7 @@ from sfs_ros.errors import ConfigError
 from sfs_ros.hub_cache import load_hub_files
 from sfs_ros.models.backends import BACKENDS
 from sfs_ros.models.networks import ExportedTensors, Network, TorchSegFormer
+from sfs_ros.params import ClosedSetConfig
 from sfs_ros.runtime import LOG, DeviceChoice
 from sfs_ros.vocabularies import (
     Vocabulary,
@@ -182,6 +183,11 @@ class ClosedSetSegmenter:
     def _load_model(self, source: str, dtype: object) -> Any:
         """The torch module of the model at ``source`` (on the CPU, not yet in eval mode)."""
         raise NotImplementedError
+
+    def apply(self, settings: ClosedSetConfig) -> None:
+        """Take the live settings of a changed ``closed_set`` section (``min_confidence``),
+        used from the next call on; the model and vocabulary are fixed at load."""
+        self.min_confidence = settings.min_confidence
 
     def _check_options(self, min_confidence: float, backend: str) -> None:
         """Log the options this class cannot honour (the base class honours all)."""

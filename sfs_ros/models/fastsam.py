@@ -27,6 +27,7 @@ import numpy as np
 
 from sfs_ros.errors import ConfigError
 from sfs_ros.models.networks import ExportedTensors, Network, TorchFastSAM
+from sfs_ros.params import FastSAMConfig
 from sfs_ros.runtime import LOG, DeviceChoice
 
 MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
@@ -167,6 +168,13 @@ class FastSAMMaskGenerator:
             mask_resolution,
             backend,
         )
+
+    def apply(self, settings: FastSAMConfig) -> None:
+        """Take the live settings of a changed ``fastsam`` section (``conf``, ``iou``,
+        ``max_masks``), used from the next call on; the others are fixed at load."""
+        self.conf = settings.conf
+        self.iou = settings.iou
+        self.max_masks = settings.max_masks
 
     # ------------------------------------------------------------------------------ stages
     def preprocess(self, rgb: np.ndarray) -> tuple[object, Letterbox]:

@@ -25,6 +25,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from sfs_ros.models.fastsam import MaskSet
+    from sfs_ros.params import ClosedSetConfig, FastSAMConfig
     from sfs_ros.vocabularies import Vocabulary
 
 __all__ = ["Captioner", "MaskGenerator", "Scorer", "Segmenter"]
@@ -49,6 +50,10 @@ class MaskGenerator(Protocol):
         known before the call, so the closed-set models can run at the same time."""
         ...
 
+    def apply(self, settings: FastSAMConfig) -> None:
+        """Take a changed ``fastsam`` group (its live parameters) from the next call on."""
+        ...
+
 
 @runtime_checkable
 class Segmenter(Protocol):
@@ -68,6 +73,10 @@ class Segmenter(Protocol):
 
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         """Class-index map (h, w) int32 at ``out_hw`` for one RGB uint8 image (-1 = unsure)."""
+        ...
+
+    def apply(self, settings: ClosedSetConfig) -> None:
+        """Take a changed ``closed_set`` group (``min_confidence``) from the next call on."""
         ...
 
 

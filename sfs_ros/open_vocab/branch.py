@@ -5,7 +5,8 @@ the frame's masks are associated with the mask tracks, the newest frame is offer
 background worker (accepted at most ``rate_hz`` times a second, never waited on), and the fresh
 labels of the matched tracks come back as :class:`~sfs_ros.fusion.OpenVocabScores` for
 :func:`sfs_ros.fusion.fuse`. In sync mode (``sfs-segment``) the CLIP pass runs inline on every
-frame instead.
+frame instead (``open_vocab.schedule``, set by those tools through
+:meth:`sfs_ros.params.SfsConfig.offline`).
 
 One CLIP pass (:meth:`OpenVocabBranch.label_snapshot`): candidate names = the closed-set names
 of the registry + ``open_vocab.vocabulary`` (+ caption nouns when a captioner is on); all masks
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,10 @@ from sfs_ros.labels import SOURCE_CLOSED_SET, LabelRegistry, LegendFullError
 from sfs_ros.models.protocols import Captioner, Scorer
 from sfs_ros.open_vocab.tracks import TrackLabel, TrackStore
 from sfs_ros.open_vocab.worker import OpenVocabWorker
-from sfs_ros.params import ConfigError, validate
+from sfs_ros.params import SCHEDULE_EVERY_FRAME, OpenVocabConfig, SfsConfig, as_config
 from sfs_ros.runtime import LOG
 from sfs_ros.vocabularies import normalize_class_name
 
-_TRACK_KEYS = ("open_vocab.max_age_s", "open_vocab.max_missed_frames", "open_vocab.match_iou")
 # Caption nouns kept as extra candidates (oldest dropped first).
 MAX_CAPTION_NOUNS = 256
 
@@ -57,43 +57,31 @@ class OpenVocabBranch:
     names) -> (N, C) float32``, cosine, NaN rows for unscored masks), e.g.
     :class:`sfs_ros.open_vocab.clip.ClipScorer`. ``captioner`` (optional) is a
     :class:`~sfs_ros.models.protocols.Captioner` (``nouns(rgb, masks, boxes, index)``).
+    ``settings`` is the ``open_vocab`` group of the configuration (None: the defaults, switched
+    on); :meth:`apply` takes a changed one.
     """
-
-    LIVE_KEYS = (
-        "open_vocab.enabled",
-        "open_vocab.vocabulary",
-        "open_vocab.rate_hz",
-        "open_vocab.top_k",
-        "open_vocab.threshold",
-    )
 
     def __init__(
         self,
         scorer: Scorer,
         registry: LabelRegistry,
+        settings: OpenVocabConfig | None = None,
         *,
-        vocabulary: Sequence[str] = (),
-        top_k: int = 3,
-        threshold: float = 0.25,
-        rate_hz: float = 1.0,
-        max_age_s: float = 10.0,
-        max_missed_frames: int = 10,
-        match_iou: float = 0.5,
         captioner: Captioner | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scorer = scorer
         self.registry = registry
-        self.vocabulary = list(vocabulary)
-        self.top_k = int(top_k)
-        self.threshold = float(threshold)
+        self.settings = OpenVocabConfig(enabled=True) if settings is None else settings
         self.captioner = captioner
         self.clock = clock
-        self.enabled = True
         self.tracks = TrackStore(
-            match_iou=match_iou, max_missed=max_missed_frames, max_age_s=max_age_s, clock=clock
+            match_iou=self.settings.match_iou,
+            max_missed=self.settings.max_missed_frames,
+            max_age_s=self.settings.max_age_s,
+            clock=clock,
         )
-        self.worker = OpenVocabWorker(self.label_snapshot, rate_hz, clock=clock)
+        self.worker = OpenVocabWorker(self.label_snapshot, self.settings.rate_hz, clock=clock)
         self._nouns: dict[str, None] = {}  # insertion-ordered set of caption nouns
         self._lock = threading.Lock()
         self._legend_full_warned = False
@@ -105,69 +93,53 @@ class OpenVocabBranch:
 
     @classmethod
     def from_config(
-        cls, config: dict[str, Any], registry: LabelRegistry, device: str = "cpu"
+        cls, config: SfsConfig | Mapping[str, Any], registry: LabelRegistry, device: str = "cpu"
     ) -> OpenVocabBranch:
-        """CLIP (and the captioner when set) from a validated config, loaded once."""
+        """CLIP (and the captioner when set) from a validated config (the typed tree or
+        dotted names), loaded once."""
         from sfs_ros.open_vocab.clip import ClipScorer
 
-        allow_random = bool(config["allow_random_weights"])
+        config = as_config(config)
+        settings = config.open_vocab
+        allow_random = config.allow_random_weights
         scorer = ClipScorer.load(
-            config["open_vocab.model"],
-            config["open_vocab.pretrained"],
+            settings.model,
+            settings.pretrained,
             device,
-            templates=config["open_vocab.templates"],
+            templates=list(settings.templates),
             allow_random=allow_random,
-            mode=config.get("open_vocab.mode", "crop"),
-            crop_background=config.get("open_vocab.crop_background", "mean"),
-            backend=config.get("open_vocab.backend", "torch"),
-            threads=config.get("open_vocab.num_threads", 1),
+            mode=settings.mode,
+            crop_background=settings.crop_background,
+            backend=settings.backend,
+            threads=settings.num_threads,
         )
         captioner: Captioner | None = None
-        if config["open_vocab.captioner"]:
+        if settings.captioner:
             from sfs_ros.open_vocab.captioner import BlipCaptioner
 
-            captioner = BlipCaptioner.load(config["open_vocab.captioner"], device, allow_random)
-        return cls(
-            scorer,
-            registry,
-            vocabulary=config["open_vocab.vocabulary"],
-            top_k=config["open_vocab.top_k"],
-            threshold=config["open_vocab.threshold"],
-            rate_hz=config["open_vocab.rate_hz"],
-            max_age_s=config["open_vocab.max_age_s"],
-            max_missed_frames=config["open_vocab.max_missed_frames"],
-            match_iou=config["open_vocab.match_iou"],
-            captioner=captioner,
-        )
+            captioner = BlipCaptioner.load(settings.captioner, device, allow_random)
+        return cls(scorer, registry, settings, captioner=captioner)
 
     # ------------------------------------------------------------------------ settings
-    def update(self, name: str, value: Any) -> None:
-        """Apply a live ``open_vocab.*`` parameter (validated). The track settings
-        (``max_age_s``, ``max_missed_frames``, ``match_iou``) are read at start by the node, but
-        the core accepts them here too (tests, embedding applications)."""
-        if name not in (*self.LIVE_KEYS, *_TRACK_KEYS):
-            raise ConfigError(f"'{name}' cannot be changed while the pipeline runs")
-        value = validate(name, value)
-        key = name.split(".", 1)[1]
+    @property
+    def enabled(self) -> bool:
+        """Whether frames are labelled (``open_vocab.enabled``, live)."""
+        return self.settings.enabled
+
+    def apply(self, settings: OpenVocabConfig) -> None:
+        """Take a changed ``open_vocab`` section: ``enabled`` (off forgets the tracks),
+        ``vocabulary``, ``rate_hz``, ``top_k``, ``threshold`` (the live parameters) and the
+        track settings ``max_age_s``, ``max_missed_frames``, ``match_iou`` (read at start by
+        the node; the core takes them too). Models, mode, templates, captioner and schedule
+        are fixed at load."""
         with self._lock:
-            if key == "enabled":
-                self.enabled = bool(value)
-                if not self.enabled:
-                    self.tracks.reset()
-            elif key == "vocabulary":
-                self.vocabulary = list(value)
-            elif key == "rate_hz":
-                self.worker.rate_hz = float(value)
-            elif key == "top_k":
-                self.top_k = int(value)
-            elif key == "threshold":
-                self.threshold = float(value)
-            elif key == "max_age_s":
-                self.tracks.max_age_s = float(value)
-            elif key == "max_missed_frames":
-                self.tracks.max_missed = int(value)
-            elif key == "match_iou":
-                self.tracks.match_iou = float(value)
+            self.settings = settings
+            self.worker.rate_hz = settings.rate_hz
+            self.tracks.max_age_s = settings.max_age_s
+            self.tracks.max_missed = settings.max_missed_frames
+            self.tracks.match_iou = settings.match_iou
+            if not settings.enabled:
+                self.tracks.reset()
 
     def reset_sequence(self) -> None:
         """Forget every mask track: the next frame does not continue the previous one (a new
@@ -177,7 +149,7 @@ class OpenVocabBranch:
     def candidate_names(self) -> list[str]:
         """Closed-set names, then ``open_vocab.vocabulary``, then caption nouns (deduplicated)."""
         with self._lock:
-            extra = [*self.vocabulary, *self._nouns]
+            extra = [*self.settings.vocabulary, *self._nouns]
         seen = {normalize_class_name(n) for n in self._closed_names}
         names = list(self._closed_names)
         for name in extra:
@@ -194,13 +166,12 @@ class OpenVocabBranch:
         masks: np.ndarray,
         boxes: np.ndarray,
         closed_labels: np.ndarray,
-        *,
-        sync: bool = False,
     ) -> OpenVocabScores:
-        """Track this frame's masks, hand a snapshot to CLIP (inline when ``sync``), and return
-        the open-vocabulary scores of its masks for :func:`sfs_ros.fusion.fuse`."""
+        """Track this frame's masks, hand a snapshot to CLIP (inline with the ``every_frame``
+        schedule), and return the open-vocabulary scores of its masks for
+        :func:`sfs_ros.fusion.fuse`."""
         track_ids = self.tracks.update(masks, boxes)
-        if sync:
+        if self.settings.schedule == SCHEDULE_EVERY_FRAME:
             self.label_snapshot(Snapshot(rgb, masks, boxes, track_ids, self.clock()))
         elif len(track_ids):
             self.worker.offer(
@@ -211,13 +182,14 @@ class OpenVocabBranch:
     # ------------------------------------------------------------------------ one CLIP pass
     def label_snapshot(self, snap: Snapshot) -> None:
         """Score every mask of a snapshot and store the labels on its tracks."""
+        settings = self.settings  # one consistent set for the whole pass
         names = self.candidate_names()
         scores = np.asarray(self.scorer.score(snap.rgb, snap.masks, snap.boxes, names))
         n = len(snap.track_ids)
         if scores.shape != (n, len(names)):
             raise ValueError(f"scorer returned {scores.shape}, expected {(n, len(names))}")
-        k = min(self.top_k, len(names))
-        threshold = self.threshold
+        k = min(settings.top_k, len(names))
+        threshold = settings.threshold
         nc = len(self._closed_names)
         entries: list[TrackLabel | None] = [None] * n
         unnamed = []

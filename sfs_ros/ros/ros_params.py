@@ -1,4 +1,5 @@
-"""ROS 2 parameters of the node: descriptors from :data:`sfs_ros.params.PARAMS`, declaration,
+"""ROS 2 parameters of the node: descriptors from the configuration tree of :mod:`sfs_ros.params`
+(:data:`~sfs_ros.params.PARAMS` and :data:`~sfs_ros.params.NODE_PARAMS`), declaration,
 the camera list, and the validated set-parameters callback for the live parameters.
 
 Everything except :func:`declare_parameters` works on plain values and ``rcl_interfaces``
@@ -22,24 +23,16 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 
-from sfs_ros.params import EMPTY_LIST_MARK, PARAMS, SPECS, ConfigError, ParamSpec, validate
-
-# Parameters of the node only (the ROS-free core ignores them; see NODE_ONLY_PARAMS).
-NODE_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec(
-        "cameras",
-        [],
-        "camera names; empty = one camera on 'image', outputs 'semantic', ...; "
-        "with names, camera <name> reads image_topics[i] (default '<name>/image') and "
-        "publishes '<name>/semantic', '<name>/semantic_color', ... (one shared set of models)",
-    ),
-    ParamSpec(
-        "image_topics",
-        [],
-        "input (base) image topic of each camera, same order as cameras; with "
-        "input_transport compressed, '/compressed' is appended (image_transport convention)",
-    ),
+from sfs_ros.params import (
+    EMPTY_LIST_MARK,
+    NODE_PARAMS,
+    PARAMS,
+    SPECS,
+    ConfigError,
+    ParamSpec,
+    validate,
 )
+
 NODE_SPECS: dict[str, ParamSpec] = {p.name: p for p in NODE_PARAMS}
 ALL_PARAMS: tuple[ParamSpec, ...] = PARAMS + NODE_PARAMS
 

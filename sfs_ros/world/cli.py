@@ -43,6 +43,7 @@ import numpy as np
 if TYPE_CHECKING:
     from sfs_ros.models.fastsam import MaskSet
     from sfs_ros.models.protocols import MaskGenerator
+    from sfs_ros.params import FastSAMConfig
 
 from sfs_ros.world.classes import CLASS_NAMES, GENERATOR_VERSION, OPEN_ONLY_NAMES
 
@@ -168,6 +169,10 @@ class NoMasks:
         """The working resolution of ``inner``."""
         return self.inner.output_hw(image_hw)
 
+    def apply(self, settings: FastSAMConfig) -> None:
+        """Hand a changed ``fastsam`` group on to ``inner`` (used again after this one)."""
+        self.inner.apply(settings)
+
 
 def evaluate_world(
     seed: int,
@@ -183,7 +188,7 @@ def evaluate_world(
         ``aacc``, ``boundary_f`` (+ precision, recall), per-class ``iou`` and timings.
     """
     from sfs_ros.evaluation.datasets import open_dataset
-    from sfs_ros.params import load_config, parse_override
+    from sfs_ros.params import SfsConfig, load_config, parse_override
     from sfs_ros.pipeline import Pipeline
     from sfs_ros.world.train import ensure_models
 
@@ -196,9 +201,9 @@ def evaluate_world(
     user = dict(parse_override(o) for o in overrides)
     base = {"device": "cpu", **models.overrides(), **user}
     scores: dict[str, dict[str, Any]] = {}
-    pipeline = Pipeline.from_config(load_config(None, base), offline=True)
+    pipeline = Pipeline.from_config(SfsConfig.from_flat(load_config(None, base)).offline())
     try:
-        masks, uncovered = pipeline.mask_generator, pipeline.uncovered
+        masks, uncovered = pipeline.mask_generator, pipeline.config.paint.uncovered
         # No masks and every pixel keeps its closed-set class: the closed set alone. (Not
         # conf 1.0: an INT8 FastSAM's quantised scores can exceed 1.)
         pipeline.mask_generator = NoMasks(masks)
@@ -210,7 +215,7 @@ def evaluate_world(
     finally:
         pipeline.close()
     open_cfg = {**base, **models.overrides(open_vocab=True), **user}
-    pipeline = Pipeline.from_config(load_config(None, open_cfg), offline=True)
+    pipeline = Pipeline.from_config(SfsConfig.from_flat(load_config(None, open_cfg)).offline())
     try:
         scores["open"] = _score(dataset, _RecordingPredictor(pipeline), "open")
     finally:

@@ -196,6 +196,8 @@ class TinyWorldModels:
             "fastsam.model": str(self.fastsam),
             "fastsam.imgsz": RECIPE["fastsam"]["imgsz"],
             "closed_set.model": str(self.segformer),
+            # INT8 calibrated on frames of the tiny world, not on the bundled photos
+            "openvino_int8_calibration": str(calibration_images()),
         }
         if open_vocab:
             out.update(
