@@ -324,7 +324,9 @@ def test_tiny_world_params_file_changes_only_the_model_entries(tmp_path: Path):
         "open_vocab.pretrained",
         "open_vocab.vocabulary",
         "open_vocab.templates",
+        "openvino_int8_calibration",  # INT8 calibrated on the models' own world
     }
+    assert Path(written["openvino_int8_calibration"]).is_dir()
     assert Path(written["fastsam.model"]) == (models / "fastsam.pt").resolve()
     assert written["closed_set.model"] == str((models / "segformer").resolve())
     assert written["open_vocab.model"] == f"local-dir:{(models / 'clip').resolve()}"
