@@ -175,7 +175,6 @@ import numpy as np
 import torch
 from sfs_ros.labels import LabelRegistry
 from sfs_ros.open_vocab.worker import OpenVocabWorker
-from sfs_ros.pipeline import Pipeline
 from sfs_ros.ros import node
 from sfs_ros.vocabularies import get_vocabulary
 
@@ -218,8 +217,7 @@ class TorchBusyPipeline:
         self.worker.stop(timeout=None)
 
 
-Pipeline.from_config = classmethod(lambda cls, config, warmup=True: TorchBusyPipeline())
-sys.exit(node.main(sys.argv))
+sys.exit(node.main(sys.argv, pipeline_factory=lambda config: TorchBusyPipeline()))
 """
 
 CAMERA = """

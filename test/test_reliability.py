@@ -4,8 +4,8 @@ Two node processes serve every DDS case of this module (module-scoped ``rig``):
 
 * ``/sfs`` (raw transport): started by ``LAUNCHER`` below, which wraps the pipeline's mask
   generator so that frames of width ``FAULT_WIDTH`` raise ``RuntimeError`` and frames of width
-  ``OOM_WIDTH`` raise ``torch.cuda.OutOfMemoryError``, then runs the real
-  ``sfs_ros.ros.node.main()`` (no test hook in product code).
+  ``OOM_WIDTH`` raise ``torch.cuda.OutOfMemoryError``, and runs the real
+  ``sfs_ros.ros.node.main()`` with that pipeline (its ``pipeline_factory`` seam).
 * ``/sfsc`` (compressed transport): ``python -m sfs_ros.node`` as users run it.
 
 Each bad-input case sends its frame(s), waits until ``/diagnostics`` has counted them, then
@@ -60,23 +60,32 @@ LAUNCHER = textwrap.dedent(
         {FAULT_WIDTH}: lambda: RuntimeError("injected model fault"),
         {OOM_WIDTH}: lambda: torch.cuda.OutOfMemoryError("CUDA out of memory (injected)"),
     }}
-    original = Pipeline.from_config.__func__
 
-    def from_config(cls, config, warmup=True):
-        pipeline = original(cls, config, warmup)
-        generate = pipeline.mask_generator
+    class FaultyMasks:
+        # the real mask generator, raising on frames of the fault widths
 
-        def faulty(rgb):
+        def __init__(self, inner):
+            self.inner = inner
+            self.is_random = inner.is_random
+
+        def __call__(self, rgb):
             fault = FAULTS.get(rgb.shape[1])
             if fault is not None:
                 raise fault()
-            return generate(rgb)
+            return self.inner(rgb)
 
-        pipeline.mask_generator = faulty
+        def output_hw(self, image_hw):
+            return self.inner.output_hw(image_hw)
+
+        def apply(self, settings):
+            self.inner.apply(settings)
+
+    def faulty_pipeline(config):
+        pipeline = Pipeline.from_config(config)
+        pipeline.mask_generator = FaultyMasks(pipeline.mask_generator)
         return pipeline
 
-    Pipeline.from_config = classmethod(from_config)
-    sys.exit(node.main(sys.argv))
+    sys.exit(node.main(sys.argv, pipeline_factory=faulty_pipeline))
     """
 )
 

@@ -645,11 +645,16 @@ class _Interrupted(BaseException):
     """SIGINT/SIGTERM during start-up (model loading): abort it and exit cleanly."""
 
 
-def main(args: list[str] | None = None) -> int:
+def main(
+    args: list[str] | None = None,
+    pipeline_factory: Callable[[dict[str, Any]], Pipeline] | None = None,
+) -> int:
     """Run the node until SIGINT/SIGTERM; returns the process exit code.
 
     0 after a clean shutdown, 1 when the configuration cannot start (one fatal log line, e.g.
-    missing weights), 2 on unexpected command-line arguments.
+    missing weights), 2 on unexpected command-line arguments. ``pipeline_factory`` builds the
+    pipeline from the validated configuration (default :meth:`Pipeline.from_config`): the
+    seam through which tests run the real node around a pipeline with injected faults.
     """
     argv = list(sys.argv if args is None else args)
     extra = remove_ros_args(argv)[1:]
@@ -674,7 +679,7 @@ def main(args: list[str] | None = None) -> int:
     executor: SingleThreadedExecutor | None = None
     code = 0
     try:
-        node = SfsNode()
+        node = SfsNode(pipeline_factory)
         try:
             node.setup()
         except _Interrupted:
