@@ -200,7 +200,8 @@ def test_int8_is_quantised_once_per_shape_and_cached(fastsam_pt, image, tmp_path
         masks = masker(image)
         assert len(masks) > 0 and masks.masks.dtype == bool
     assert calls == [1]
-    assert list(tmp_path.glob("backends/*-int8.xml")) and list(tmp_path.glob("backends/*-int8.bin"))
+    assert list(tmp_path.glob("backends/*-int8-samples.xml"))  # calibrated on the sample photos
+    assert list(tmp_path.glob("backends/*-int8-samples.bin"))
 
 
 def test_int8_calibration_folder_is_checked_and_keys_the_cache(tmp_path, monkeypatch):
