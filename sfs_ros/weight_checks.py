@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 """Broken weights found at start: NaN/inf tensors at load, NaN/inf outputs on the warm-up frame.
 
-Both end the start with one :class:`~sfs_ros.weights.UnusableWeightsError` line naming the
+Both end the start with one :class:`~sfs_ros.errors.UnusableWeightsError` line naming the
 parameter (``fastsam.model``, ``closed_set.model``) and the file.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sfs_ros.weights import UnusableWeightsError
+from sfs_ros.errors import UnusableWeightsError
 
 
 def nonfinite_tensors(module: object) -> list[str]:

@@ -580,7 +580,7 @@ class ExportedNetwork:
         if not self._output_checked:  # the warm-up frame: broken weights show here
             self._output_checked = True
             if not all(np.isfinite(o).all() for o in outputs):
-                from sfs_ros.weights import UnusableWeightsError
+                from sfs_ros.errors import UnusableWeightsError
 
                 raise UnusableWeightsError(
                     f"{self.name}: the {self.backend} model gives NaN/inf outputs on the warm-up "
