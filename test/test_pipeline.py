@@ -64,13 +64,14 @@ def test_boxes_are_xyxy_and_enclose_their_masks(pipeline):
 def test_semantic_model_receives_rgb(pipeline, monkeypatch):
     segmenter = pipeline.segmenters[0]
     seen = {}
-    original = segmenter.model.forward
+    encoder = segmenter.model.segformer  # what the folded network runs first
+    original = encoder.forward
 
-    def spy(pixel_values, **kwargs):
+    def spy(pixel_values, *args, **kwargs):
         seen["x"] = pixel_values.detach().float().numpy()
-        return original(pixel_values=pixel_values, **kwargs)
+        return original(pixel_values, *args, **kwargs)
 
-    monkeypatch.setattr(segmenter.model, "forward", spy)
+    monkeypatch.setattr(encoder, "forward", spy)
     red = np.zeros((40, 40, 3), np.uint8)
     red[..., 0] = 255  # pure red in RGB
     segmenter(red, (10, 10))
@@ -143,11 +144,28 @@ def _another_value(spec: ParamSpec, current):
     return (spec.min + spec.max) / 2 if current != (spec.min + spec.max) / 2 else spec.max
 
 
+class _IdleScorer:
+    """A scorer that is never asked to score (the branch only needs one to exist and close)."""
+
+    is_random = False
+
+    def __init__(self) -> None:
+        import threading
+
+        self.cancel = threading.Event()
+
+    def score(self, rgb, masks, boxes, names):
+        raise AssertionError("not scored in this test")
+
+    def counters(self) -> dict:
+        return {}
+
+
 def test_every_live_parameter_reaches_the_component_that_reads_it(own_pipeline):
     assert set(LIVE_PARAMS) == set(Pipeline.LIVE_KEYS) | NODE_LIVE  # both from the tree
     assert set(READ_PER_FRAME) == set(Pipeline.LIVE_KEYS), "add the new live parameter here"
     branch = OpenVocabBranch(
-        scorer=None, registry=own_pipeline.registry, settings=OpenVocabConfig(enabled=True)
+        scorer=_IdleScorer(), registry=own_pipeline.registry, settings=OpenVocabConfig(enabled=True)
     )
     pipe = Pipeline(
         own_pipeline.mask_generator,

@@ -237,8 +237,8 @@ class LiveSettings:
     """Live values of a running node, set from the parameter callback, read by the worker.
 
     Pipeline parameters (``Pipeline.LIVE_KEYS``) are queued and applied by the worker between
-    two frames (:meth:`apply_pending`), so a parameter request never waits for a frame;
-    ``overlay_alpha`` and every other live value are stored at once (:meth:`get`).
+    two frames (it takes them with :meth:`take_pending`), so a parameter request never waits
+    for a frame; ``overlay_alpha`` and every other live value are stored at once (:meth:`get`).
     """
 
     def __init__(self, config: dict[str, Any], pipeline_keys: Iterable[str]) -> None:
@@ -264,14 +264,3 @@ class LiveSettings:
         with self._lock:
             pending, self._pending = self._pending, {}
             return pending
-
-    def apply_pending(self, update: Callable[[str, Any], None]) -> list[str]:
-        """Apply queued pipeline updates through ``update`` (e.g. ``Pipeline.update``).
-
-        Returns:
-            The names applied, in request order.
-        """
-        pending = self.take_pending()
-        for name, value in pending.items():
-            update(name, value)
-        return list(pending)
