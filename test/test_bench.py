@@ -551,3 +551,25 @@ def test_gpu_check_plumbing_on_the_cpu(tmp_path, fastsam_pt, segformer_dir, caps
     rows = [line for line in text.splitlines() if line.startswith("| 64 |")]
     assert [r.split("|")[2].strip() for r in rows] == ["fp32", "fp16"]
     assert all(r.strip().endswith("100.00% |") for r in rows)  # CPU vs CPU: identical labels
+
+
+def test_floor_pass_of_a_processor_model_is_its_whole_call(tmp_path, segformer_dir):
+    """The floor runs a SegFormer's network pass on its prepared tensor, and a Mask2Former
+    (no separable pass) through its whole call, instead of failing."""
+    from sfs_ros.bench.pipeline import _network_pass
+    from sfs_ros.models.closed_set import load_segmenter
+    from sfs_ros.runtime import select_device
+    from sfs_ros.vocabularies import get_vocabulary
+    from sfs_ros.weights import build_random_mask2former
+
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    names = dict(enumerate(get_vocabulary("cityscapes").names))
+    m2f = load_segmenter(
+        str(build_random_mask2former(names, tmp_path / "m2f", shortest_edge=64)),
+        select_device("cpu"),
+    )
+    index = _network_pass(m2f, rgb, (12, 16))()
+    assert index.shape == (12, 16) and index.dtype == np.int32
+    segformer = load_segmenter(str(segformer_dir), select_device("cpu"))
+    logits = _network_pass(segformer, rgb, (12, 16))()
+    assert tuple(logits.shape[:2]) == (1, len(segformer.vocabulary))

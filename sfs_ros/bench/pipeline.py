@@ -133,21 +133,26 @@ def make_ours(pipeline: Any, msg: Any, outputs: str = "all", overlay_alpha: floa
 
 
 def make_floor(pipeline: Any, rgb: np.ndarray) -> Step:
-    """Bare network passes on prepared input tensors (same models and backend as ``ours``)."""
+    """Bare network passes on prepared input tensors (same models and backend as ``ours``).
+
+    A SegFormer's floor is its network pass on the preprocessed tensor; a processor-based
+    closed-set model (Mask2Former, OneFormer) has no separable pass, so its floor is the whole
+    call (the floor is then an upper bound and ours/floor a lower one).
+    """
     import torch
 
     masker = pipeline.mask_generator
     tensor, _ = masker.preprocess(rgb)
-    segmenters = pipeline.segmenters
-    pixels = [s.preprocess(rgb) for s in segmenters]
+    out_hw = masker.output_hw(rgb.shape[:2])
+    passes = [_network_pass(seg, rgb, out_hw) for seg in pipeline.segmenters]
 
     def step() -> tuple[dict[str, float], int]:
         t0 = time.perf_counter()
         masker.forward(tensor)
         t1 = time.perf_counter()
         with torch.inference_mode():
-            for seg, px in zip(segmenters, pixels, strict=True):
-                seg.forward(px)
+            for run_pass in passes:
+                run_pass()
         t2 = time.perf_counter()
         return {
             "fastsam_forward": (t1 - t0) * 1e3,
@@ -156,6 +161,16 @@ def make_floor(pipeline: Any, rgb: np.ndarray) -> Step:
         }, 0
 
     return step
+
+
+def _network_pass(seg: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> Callable[[], object]:
+    """One closed-set model's floor pass (see :func:`make_floor`)."""
+    from sfs_ros.models.closed_set import SegFormerSegmenter
+
+    if isinstance(seg, SegFormerSegmenter):
+        pixels = seg.preprocess(rgb)
+        return lambda: seg.forward(pixels)
+    return lambda: seg(rgb, out_hw)
 
 
 def make_peer(peer: Any, msg: Any) -> Step:
