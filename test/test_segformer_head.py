@@ -96,3 +96,18 @@ def test_trained_segformer_class_maps_unchanged() -> None:
         assert known.all()
         assert float(np.mean(got == ref)) >= 0.9999
         assert len(np.unique(ref)) >= 3, "a tiny-world scene has several classes"
+
+
+def test_broken_segformer_fails_on_the_warm_up_frame(segformer_dir) -> None:
+    """Finite but absurd weights overflow to inf logits: the folded torch network refuses them on
+    the first frame as broken weights (the transformers model's own forward is never called)."""
+    from sfs_ros.errors import UnusableWeightsError
+    from sfs_ros.models.closed_set import load_segmenter
+    from sfs_ros.runtime import select_device
+
+    segmenter = load_segmenter(str(segformer_dir), select_device("cpu", False))
+    with torch.no_grad():
+        segmenter.model.decode_head.classifier.weight.fill_(3e38)  # shared with the folded head
+    rgb = np.full((48, 64, 3), 120, np.uint8)
+    with pytest.raises(UnusableWeightsError, match=r"closed_set\.model: .*warm-up frame"):
+        segmenter(rgb, (12, 16))

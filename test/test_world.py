@@ -227,3 +227,37 @@ def test_clip_local_dir_without_config_or_weights_is_a_clear_error(tmp_path: Pat
     )
     with pytest.raises(WeightsNotFoundError, match=r"open_clip_pytorch_model\.bin"):
         ClipScorer.load(f"local-dir:{folder}", "")
+
+
+def test_closed_alone_configuration_proposes_no_masks_whatever_the_scores():
+    """``sfs-world eval``'s closed-set-alone configuration: no masks even from a generator whose
+    scores exceed 1 (quantised INT8 can), at the generator's working size; live changes of the
+    fastsam group still reach the real generator for the next configuration."""
+    from sfs_ros.models.fastsam import MaskSet
+    from sfs_ros.params import FastSAMConfig
+    from sfs_ros.world.cli import NoMasks
+
+    class Confident:
+        is_random = False
+
+        def __init__(self):
+            self.applied = []
+
+        def __call__(self, rgb):
+            masks = np.ones((1, 12, 16), bool)
+            boxes = np.array([[0, 0, 64, 48]], np.float32)
+            return MaskSet(masks, boxes, np.array([1.004], np.float32), (48, 64))
+
+        def output_hw(self, image_hw):
+            return (12, 16)
+
+        def apply(self, settings):
+            self.applied.append(settings)
+
+    inner = Confident()
+    assert len(inner(np.zeros((48, 64, 3), np.uint8))) == 1
+    none = NoMasks(inner)
+    got = none(np.zeros((48, 64, 3), np.uint8))
+    assert len(got) == 0 and got.work_hw == (12, 16)
+    none.apply(FastSAMConfig(conf=0.3))
+    assert inner.applied[-1].conf == 0.3

@@ -169,7 +169,6 @@ class ClosedSetSegmenter:
         self.model = self._load_model(spec.source, dtype).to(device.device).eval()
         self._check_options(min_confidence, backend)
         check_finite_weights(self.model, "closed_set.model", self.model_id)  # damaged files
-        guard_first_output(self.model, "closed_set.model", self.model_id)  # NaN at warm-up
         self._prepare(spec.source, backend, threads, openvino_precision)
         LOG.info(
             "closed-set %s (%s, %d classes, vocabulary %s) loaded on %s",
@@ -345,6 +344,9 @@ class UniversalSegmenter(ClosedSetSegmenter):
         from transformers import AutoProcessor
 
         self.processor = AutoProcessor.from_pretrained(source)
+        # NaN/inf logits on the warm-up frame: broken weights (SegFormer's network objects
+        # check their own first output, models/networks.py and models/backends.py)
+        guard_first_output(self.model, "closed_set.model", self.model_id)
 
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         """Class-index map (h, w) int32 at ``out_hw`` for one RGB image (every pixel labelled)."""
