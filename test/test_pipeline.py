@@ -350,6 +350,36 @@ def test_lean_nms_matches_ultralytics_nms():
         torch.testing.assert_close(mask_coeffs, ref[:, 6:])
 
 
+@pytest.mark.parametrize(
+    ("anchors", "iou", "max_det", "spread"),
+    [
+        (3000, 0.9, 100, 600),  # FastSAM's setting: few suppressed, the first 400 suffice
+        (3000, 0.3, 100, 80),  # crowded: the best 400 keep 79, the candidate set must grow
+        (3000, 0.3, 100, 40),  # almost all suppressed: only 82 survive in all
+        (100, 0.9, 300, 600),  # fewer candidates than max_det
+    ],
+)
+def test_nms_on_the_best_candidates_equals_full_nms(anchors, iou, max_det, spread):
+    """NMS over the top-scoring candidates only keeps what ultralytics' full NMS keeps."""
+    import torch
+    from ultralytics.utils.nms import non_max_suppression
+
+    from sfs_ros.models.fastsam import class_agnostic_nms
+
+    gen = torch.Generator().manual_seed(anchors + max_det + spread)
+    xy = torch.rand(2, anchors, generator=gen) * spread
+    wh = torch.rand(2, anchors, generator=gen) * 100 + 5
+    scores = torch.rand(1, anchors, generator=gen)
+    coeffs = torch.randn(32, anchors, generator=gen)
+    preds = torch.cat([xy, wh, scores, coeffs])[None]
+    ref = non_max_suppression(preds, 0.01, iou, agnostic=True, max_det=max_det, nc=1)[0]
+    boxes, conf, mask_coeffs = class_agnostic_nms(preds, 1, 0.01, iou, max_det)
+    assert len(boxes) == len(ref) > 0
+    torch.testing.assert_close(boxes, ref[:, :4])
+    torch.testing.assert_close(conf, ref[:, 4])
+    torch.testing.assert_close(mask_coeffs, ref[:, 6:])
+
+
 @pytest.mark.parametrize("backend", ["torch", "openvino"])
 def test_parallel_networks_give_the_same_labels(test_overrides, backend):
     """parallel_networks runs the closed set beside FastSAM on a second thread: same output."""
