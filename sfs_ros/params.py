@@ -361,6 +361,11 @@ class SfsConfig(_Group):
         "them (onnx / openvino); false = one after the other with every thread each "
         "(BENCHMARKS.md compares both)",
     )
+    overlap_frames: bool = param(
+        True,
+        "node: decode, fuse and publish each frame on a second thread while the next frame's "
+        "networks run (more frames/s; a frame's latency stays both stages; BENCHMARKS.md)",
+    )
     backend_cache: BackendCacheConfig = field(default_factory=BackendCacheConfig)
     fastsam: FastSAMConfig = field(default_factory=FastSAMConfig)
     closed_set: ClosedSetConfig = field(default_factory=ClosedSetConfig)

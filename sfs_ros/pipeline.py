@@ -1,6 +1,7 @@
 """The per-frame SFS pipeline: masks → closed-set map → vote → fuse → paint → label map.
 
-``Pipeline.process(rgb)`` is what the ROS node's worker thread and ``sfs-segment`` call. Models
+``Pipeline.process(rgb)`` is what ``sfs-segment`` calls; the ROS node calls its two halves,
+``infer`` and ``finish``, on two threads when ``overlap_frames`` is on. Models
 are loaded once in :meth:`Pipeline.from_config` and warmed up; the per-frame path works at the
 FastSAM prototype resolution and produces only the final uint16 maps at input resolution.
 """
@@ -72,6 +73,26 @@ class SegmentationResult:
         return self._instance_map
 
 
+@dataclass(frozen=True)
+class NetworkPass:
+    """What :meth:`Pipeline.infer` hands to :meth:`Pipeline.finish`: one frame's network
+    outputs, not yet decoded.
+
+    Attributes:
+        rgb: the input image.
+        masks: the mask generator's :meth:`~sfs_ros.models.protocols.MaskGenerator.infer`
+            result.
+        closed: each closed-set model's :meth:`~sfs_ros.models.protocols.Segmenter.infer`
+            result, in model order.
+        timings: ms of the network passes (``fastsam``, ``closed_set``).
+    """
+
+    rgb: np.ndarray
+    masks: Any
+    closed: list[Any]
+    timings: dict[str, float]
+
+
 class _Stopwatch:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -89,6 +110,10 @@ class _Stopwatch:
 
 class Pipeline:
     """Semantic-Fast-SAM on one RGB frame at a time (thread-safe for one caller at a time).
+
+    A frame is :meth:`infer` (the network passes) then :meth:`finish` (decode, vote, fuse,
+    paint); :meth:`process` runs both. The two halves may run on two threads for consecutive
+    frames (the node's ``overlap_frames``).
 
     ``config`` is the configuration the components were built with; the pipeline reads its
     ``closed_set.min_purity`` and ``paint`` group per frame and keeps it current as live
@@ -131,7 +156,10 @@ class Pipeline:
         # sfs-eval); otherwise on the branch's background worker, at most open_vocab.rate_hz
         # times a second (the node).
         self.open_vocab = open_vocab
+        # _lock: finish() and update() (the live parameters); _infer_lock: infer(), which
+        # reads no live parameter and may overlap the previous frame's finish().
         self._lock = threading.Lock()
+        self._infer_lock = threading.Lock()
         # parallel_networks: the closed-set models run on this thread while FastSAM runs on
         # the caller's (both backends release the GIL while their network runs).
         self._closed_set_pool = None
@@ -316,22 +344,42 @@ class Pipeline:
 
     # --------------------------------------------------------------------------- per frame
     def process(self, rgb: np.ndarray) -> SegmentationResult:
-        """Segment and label one RGB uint8 image (H, W, 3)."""
+        """Segment and label one RGB uint8 image (H, W, 3): ``finish(infer(rgb))``."""
+        return self.finish(self.infer(rgb))
+
+    def infer(self, rgb: np.ndarray) -> NetworkPass:
+        """The first half of a frame: the network passes (FastSAM and every closed-set model).
+
+        One caller at a time; it may run while :meth:`finish` handles the previous frame on
+        another thread (the node's ``overlap_frames``): it reads no live parameter.
+        """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
         if rgb.shape[0] == 0 or rgb.shape[1] == 0:
             raise ValueError(f"empty image {rgb.shape}")
-        with self._lock:
+        with self._infer_lock:
             clock = _Stopwatch()
             pending = None
             if self._closed_set_pool is not None:
-                out_hw = self.mask_generator.output_hw(rgb.shape[:2])
-                pending = self._closed_set_pool.submit(self._class_maps, rgb, out_hw)
-            masks = self.mask_generator(rgb)
+                pending = self._closed_set_pool.submit(self._closed_set_passes, rgb)
+            masks = self.mask_generator.infer(rgb)
+            clock.lap("fastsam")
+            # with parallel networks "closed_set" is the wait after FastSAM
+            closed = pending.result() if pending else self._closed_set_passes(rgb)
+            clock.lap("closed_set")
+            return NetworkPass(rgb, masks, closed, clock.timings)
+
+    def finish(self, net: NetworkPass) -> SegmentationResult:
+        """The second half of a frame: decode the masks and class maps of :meth:`infer`'s
+        network passes, vote, fuse (with the open vocabulary) and paint, with the live
+        parameters in force now. ``timings`` add both halves' stages (``total``: their sum)."""
+        rgb = net.rgb
+        with self._lock:
+            clock = _Stopwatch()
+            masks = self.mask_generator.decode(net.masks)
             clock.lap("fastsam")
             work_hw = masks.work_hw
-            # → registry label ids; with parallel networks "closed_set" is the wait after FastSAM
-            class_maps = pending.result() if pending else self._class_maps(rgb, work_hw)
+            class_maps = self._class_maps(net.closed, work_hw)  # → registry label ids
             clock.lap("closed_set")
             votes = []
             num_ids = len(self.registry)
@@ -363,6 +411,10 @@ class Pipeline:
             )
             label_map = render.resize_labels(label_work, rgb.shape[:2])
             clock.lap("paint")
+            timings = clock.timings
+            for stage, ms in net.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + ms
+            timings["total"] = sum(timings.values())
             return SegmentationResult(
                 label_map,
                 inst_work,
@@ -370,7 +422,7 @@ class Pipeline:
                 mask_labels,
                 best.labels.astype(np.uint16),
                 best.purity,
-                clock.total(),
+                timings,
                 open_scores,
             )
 
@@ -380,11 +432,15 @@ class Pipeline:
         if self.open_vocab is not None:
             self.open_vocab.reset_sequence()
 
-    def _class_maps(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> list[np.ndarray]:
+    def _closed_set_passes(self, rgb: np.ndarray) -> list[Any]:
+        """Every closed-set model's network pass (:meth:`Segmenter.infer`)."""
+        return [segmenter.infer(rgb) for segmenter in self.segmenters]
+
+    def _class_maps(self, passes: Sequence[Any], out_hw: tuple[int, int]) -> list[np.ndarray]:
         """Every closed-set model's class map at ``out_hw``, in registry label ids."""
         maps = []
-        for segmenter, lut in zip(self.segmenters, self._luts, strict=True):
-            index = segmenter(rgb, out_hw)
+        for segmenter, lut, raw in zip(self.segmenters, self._luts, passes, strict=True):
+            index = segmenter.class_map(raw, out_hw)
             ids = lut[index]
             ids[index < 0] = 0  # below closed_set.min_confidence: unidentified
             maps.append(ids)

@@ -573,3 +573,20 @@ def test_floor_pass_of_a_processor_model_is_its_whole_call(tmp_path, segformer_d
     segformer = load_segmenter(str(segformer_dir), select_device("cpu"))
     logits = _network_pass(segformer, rgb, (12, 16))()
     assert tuple(logits.shape[:2]) == (1, len(segformer.vocabulary))
+
+
+def test_bench_ours_with_overlap_times_bursts_as_the_node_runs_them(monkeypatch, pipeline):
+    """overlap_frames: one sample = a burst through FrameOverlap; every frame is encoded once,
+    ``total`` is the interval between finished frames and ``latency`` a frame's own time."""
+    from sfs_ros.bench.inputs import rgb8_message
+    from sfs_ros.bench.pipeline import OVERLAP_BURST, make_ours
+    from sfs_ros.samples import synthetic_scene
+
+    calls = _spy_encode(monkeypatch)
+    timings, masks = make_ours(pipeline, rgb8_message(synthetic_scene(96, 64)), overlap=True)()
+    assert len(calls) == OVERLAP_BURST
+    assert masks == len(calls[-1][0].masks)
+    assert {"decode", "fastsam_forward", "fastsam_post", "closed_set", "outputs"} <= set(timings)
+    assert timings["total"] > 0 and timings["latency"] > 0
+    # a frame cannot take less than its own stages
+    assert timings["latency"] >= timings["fastsam_forward"] + timings["outputs"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from planted_parts import FunctionClasses
 
 from sfs_ros import fusion, render
 from sfs_ros.labels import LabelRegistry
@@ -44,7 +45,13 @@ class PlantedMasker:
         self.masks = masks
         self.scores = scores if scores is not None else np.linspace(0.9, 0.5, len(masks))
 
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
+        return rgb
+
     def __call__(self, rgb: np.ndarray) -> MaskSet:
+        return self.decode(self.infer(rgb))
+
+    def decode(self, rgb: np.ndarray) -> MaskSet:
         h, w = rgb.shape[:2]
         boxes = []
         for m in self.masks:
@@ -65,7 +72,7 @@ def _pipeline(masks: np.ndarray, class_index: int | np.ndarray, **kwargs) -> Pip
         return np.full(hw, class_index, np.int64)
 
     config = SfsConfig().with_values({f"paint.{k}": v for k, v in kwargs.items()})
-    return Pipeline(PlantedMasker(masks), [segmenter], _registry(), config=config)
+    return Pipeline(PlantedMasker(masks), [FunctionClasses(segmenter)], _registry(), config=config)
 
 
 H, W = 60, 80
@@ -140,7 +147,9 @@ def test_open_vocab_branch_with_zero_one_and_whole_frame_masks(tiny_clip_name, m
             replace(settings, enabled=True, vocabulary=("pallet",), threshold=0.99),
         )
         pipe = Pipeline(
-            PlantedMasker(masks), [lambda rgb, hw: np.zeros(hw, np.int64)], registry,
+            PlantedMasker(masks),
+            [FunctionClasses(lambda rgb, hw: np.zeros(hw, np.int64))],
+            registry,
             open_vocab=branch,
         )
         try:
@@ -207,8 +216,12 @@ def test_pipeline_at_the_extremes_of_conf(preset_overrides, conf):
 def test_pipeline_with_input_resolution_masks_and_confidence_order(preset_overrides):
     config = load_config(
         PRESET,
-        {**preset_overrides, "fastsam.mask_resolution": "input", "paint.order": "confidence",
-         "closed_set.min_confidence": 0.0},
+        {
+            **preset_overrides,
+            "fastsam.mask_resolution": "input",
+            "paint.order": "confidence",
+            "closed_set.min_confidence": 0.0,
+        },
     )
     pipe = Pipeline.from_config(config)
     try:
@@ -262,10 +275,23 @@ def test_cli_starts_with_every_shipped_preset(tmp_path, fastsam_pt, segformer_di
     out = tmp_path / "out"
     proc = _cli(
         [
-            str(image), "-o", str(out), "--config", str(REPO / "config" / preset),
-            "--allow-random-weights", "--no-progress", "--device", "cpu",
-            "--set", f"fastsam.model={fastsam_pt}", "--set", f"closed_set.model={segformer_dir}",
-            "--set", "closed_set.vocabulary=auto", "--set", "open_vocab.enabled=false",
+            str(image),
+            "-o",
+            str(out),
+            "--config",
+            str(REPO / "config" / preset),
+            "--allow-random-weights",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--set",
+            f"fastsam.model={fastsam_pt}",
+            "--set",
+            f"closed_set.model={segformer_dir}",
+            "--set",
+            "closed_set.vocabulary=auto",
+            "--set",
+            "open_vocab.enabled=false",
         ]
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -285,8 +311,16 @@ def test_evaluation_scores_all_zero_predictions(tmp_path, capsys):
     preds = tmp_path / "preds"
     write_predictions(preds, {stems[0]: np.zeros((2, 3), np.uint16)}, legend([(0, "unidentified")]))
     rc = cli.main(
-        ["--dataset", "cityscapes", "--root", str(tmp_path / "cs"), "--predictions", str(preds),
-         "--out", str(tmp_path / "report")]
+        [
+            "--dataset",
+            "cityscapes",
+            "--root",
+            str(tmp_path / "cs"),
+            "--predictions",
+            str(preds),
+            "--out",
+            str(tmp_path / "report"),
+        ]
     )
     out = capsys.readouterr().out
     assert rc == 0
@@ -334,8 +368,13 @@ def test_node_with_shipped_preset_publishes_all_zero_label_for_black_frame(
         for i, value in enumerate(FLAT_FRAMES.values()):
             stamp = {"sec": 1000 + i, "nanosec": 7}
             _, out = driver.roundtrip(
-                "/sfs/semantic", "/sfs/image", width=160, height=120, frame_id="cam",
-                solid=value, **stamp,
+                "/sfs/semantic",
+                "/sfs/image",
+                width=160,
+                height=120,
+                frame_id="cam",
+                solid=value,
+                **stamp,
             )
             assert (out["sec"], out["nanosec"], out["frame_id"]) == (1000 + i, 7, "cam")
             assert out["encoding"] == "mono16"

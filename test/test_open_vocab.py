@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lookup_helpers import label_id, track_label
+from planted_parts import FunctionClasses, FunctionMasks
 
 from sfs_ros import fusion
 from sfs_ros.labels import SOURCE_OPEN_VOCAB, LabelRegistry
@@ -390,7 +391,7 @@ def test_pipeline_fuses_open_vocab_labels_and_grows_the_legend():
         reg,
         settings(every_frame=True, vocabulary=["pallet jack"], threshold=0.25),
     )
-    pipe = Pipeline(masker, [segmenter], reg, open_vocab=branch)
+    pipe = Pipeline(FunctionMasks(masker), [FunctionClasses(segmenter)], reg, open_vocab=branch)
     assert pipe.min_purity == 0.5 and pipe.config.open_vocab is branch.settings
     rev = reg.revision
     result = pipe.process(np.zeros((H, W, 3), np.uint8))
@@ -528,9 +529,7 @@ def test_close_cancels_a_running_pass_before_its_next_encoder_call(tiny_scorer):
 
     tiny_scorer.model.encode_text = slow_encode_text
     names = [f"name {i}" for i in range(200)]  # 400 prompts → several encoder calls
-    branch = OpenVocabBranch(
-        tiny_scorer, registry(), settings(vocabulary=names), clock=FakeClock()
-    )
+    branch = OpenVocabBranch(tiny_scorer, registry(), settings(vocabulary=names), clock=FakeClock())
     rgb = np.zeros((H, W, 3), np.uint8)
     masks, boxes = mask_set([(4, 10, 20, 26)])
     branch.frame(rgb, masks, boxes, np.zeros(1, np.int64))
@@ -718,9 +717,7 @@ def test_full_legend_leaves_new_names_unidentified_and_keeps_running(caplog):
         clock=FakeClock(),
     )
     masks, boxes = mask_set([(0, 0, 40, 30), (40, 30, 80, 60)])
-    out = branch.frame(
-        np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(2, np.int64)
-    )
+    out = branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(2, np.int64))
     assert len(reg) == 21
     assert out.labels.tolist() == [label_id(reg, "kite"), 0]
     assert label_id(reg, "pallet jack") is None
@@ -942,9 +939,7 @@ def test_clip_image_tower_on_openvino_matches_torch_and_is_exported_once(
     monkeypatch.setenv("SFS_CACHE_DIR", str(tmp_path))
     exports = []
     original = clip_openvino._export
-    monkeypatch.setattr(
-        clip_openvino, "_export", lambda *a: exports.append(a[2]) or original(*a)
-    )
+    monkeypatch.setattr(clip_openvino, "_export", lambda *a: exports.append(a[2]) or original(*a))
     rgb = np.random.default_rng(0).integers(0, 255, (H, W, 3), np.uint8)
     masks, boxes = mask_set([(0, 0, 40, 30), (30, 20, 80, 60), (5, 5, 20, 50)])
     names = ["road", "car", "kite"]

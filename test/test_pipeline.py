@@ -229,25 +229,37 @@ class PlantedMasks:
     def __init__(self, masks: np.ndarray) -> None:
         self.masks = masks
 
-    def __call__(self, rgb: np.ndarray) -> MaskSet:
+    def infer(self, rgb: np.ndarray) -> tuple[int, int]:
+        return rgb.shape[:2]
+
+    def decode(self, image_hw: tuple[int, int]) -> MaskSet:
         n = len(self.masks)
         return MaskSet(
             self.masks,
             np.tile([0, 0, 8, 8], (n, 1)).astype(np.float32),
             np.ones(n, np.float32),
-            rgb.shape[:2],
+            image_hw,
         )
+
+    def __call__(self, rgb: np.ndarray) -> MaskSet:
+        return self.decode(self.infer(rgb))
 
 
 class PlantedClasses:
     """A closed-set segmenter returning a fixed class-index map."""
 
     def __init__(self, class_map: np.ndarray) -> None:
-        self.class_map = class_map
+        self.planted = class_map
+
+    def infer(self, rgb: np.ndarray) -> None:
+        return None
+
+    def class_map(self, raw: None, out_hw: tuple[int, int]) -> np.ndarray:
+        assert out_hw == self.planted.shape
+        return self.planted
 
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        assert out_hw == self.class_map.shape
-        return self.class_map
+        return self.class_map(self.infer(rgb), out_hw)
 
 
 def _vocab(name: str, names: list[str]) -> Vocabulary:

@@ -202,9 +202,12 @@ class TorchBusyPipeline:
         self.registry = LabelRegistry([get_vocabulary("ade20k")])
         self.worker = OpenVocabWorker(lambda snapshot: busy(4.0), rate_hz=100.0)
 
-    def process(self, rgb):
+    def infer(self, rgb):
         busy({SLOW_S} if rgb.shape[1] == {SLOW_WIDTH} else 0.05)
         self.worker.offer(lambda: rgb.copy())  # the "CLIP" thread: busy most of the time
+        return rgb
+
+    def finish(self, rgb):
         return Result(rgb)
 
     def update(self, name, value):

@@ -68,11 +68,17 @@ LAUNCHER = textwrap.dedent(
             self.inner = inner
             self.is_random = inner.is_random
 
-        def __call__(self, rgb):
+        def infer(self, rgb):
             fault = FAULTS.get(rgb.shape[1])
             if fault is not None:
                 raise fault()
-            return self.inner(rgb)
+            return self.inner.infer(rgb)
+
+        def decode(self, raw):
+            return self.inner.decode(raw)
+
+        def __call__(self, rgb):
+            return self.decode(self.infer(rgb))
 
         def output_hw(self, image_hw):
             return self.inner.output_hw(image_hw)

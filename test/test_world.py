@@ -243,10 +243,16 @@ def test_closed_alone_configuration_proposes_no_masks_whatever_the_scores():
         def __init__(self):
             self.applied = []
 
-        def __call__(self, rgb):
+        def infer(self, rgb):
+            return None
+
+        def decode(self, raw):
             masks = np.ones((1, 12, 16), bool)
             boxes = np.array([[0, 0, 64, 48]], np.float32)
             return MaskSet(masks, boxes, np.array([1.004], np.float32), (48, 64))
+
+        def __call__(self, rgb):
+            return self.decode(self.infer(rgb))
 
         def output_hw(self, image_hw):
             return (12, 16)

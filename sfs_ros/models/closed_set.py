@@ -194,10 +194,19 @@ class ClosedSetSegmenter:
     def _prepare(self, source: str, backend: str, threads: int, openvino_precision: str) -> None:
         """Set up what ``__call__`` needs beyond the model (preprocessing, network)."""
 
+    def infer(self, rgb: np.ndarray) -> Any:
+        """The network half of a call on one RGB image: the model's raw outputs."""
+        raise NotImplementedError
+
+    def class_map(self, raw: Any, out_hw: tuple[int, int]) -> np.ndarray:
+        """The decoding half: class-index map (h, w) int32 at ``out_hw`` from :meth:`infer`'s
+        outputs, with the ``min_confidence`` in force now."""
+        raise NotImplementedError
+
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB
         image; :data:`UNSURE` (-1) where the model is below ``min_confidence``."""
-        raise NotImplementedError
+        return self.class_map(self.infer(rgb), out_hw)
 
 
 class SegFormerSegmenter(ClosedSetSegmenter):
@@ -269,8 +278,15 @@ class SegFormerSegmenter(ClosedSetSegmenter):
         """Network pass on a preprocessed batch: logits (1, C, h/4, w/4)."""
         return self.network(pixels)[0]
 
-    def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) for one RGB image.
+    def infer(self, rgb: np.ndarray) -> object:
+        """Logits (1, C, h/4, w/4) of one RGB image (preprocessing and network pass)."""
+        import torch
+
+        with torch.inference_mode():
+            return self.forward(self.preprocess(rgb))
+
+    def class_map(self, raw: object, out_hw: tuple[int, int]) -> np.ndarray:
+        """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) from the logits.
 
         With ``min_confidence`` > 0, pixels whose top class has a softmax probability below it
         are :data:`UNSURE` (-1): the pipeline maps them to 0.
@@ -278,9 +294,8 @@ class SegFormerSegmenter(ClosedSetSegmenter):
         import torch
 
         with torch.inference_mode():
-            logits = self.forward(self.preprocess(rgb))
             logits = torch.nn.functional.interpolate(
-                logits.float(), size=out_hw, mode="bilinear", align_corners=False
+                raw.float(), size=out_hw, mode="bilinear", align_corners=False
             )
             return class_index_map(logits[0], self.min_confidence)
 
@@ -348,8 +363,8 @@ class UniversalSegmenter(ClosedSetSegmenter):
         # check their own first output, models/networks.py and models/backends.py)
         guard_first_output(self.model, "closed_set.model", self.model_id)
 
-    def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        """Class-index map (h, w) int32 at ``out_hw`` for one RGB image (every pixel labelled)."""
+    def infer(self, rgb: np.ndarray) -> Any:
+        """The model's outputs for one RGB image (processor and forward pass)."""
         import torch
 
         kwargs = {"task_inputs": ["semantic"]} if self.model_type == "oneformer" else {}
@@ -357,8 +372,15 @@ class UniversalSegmenter(ClosedSetSegmenter):
             inputs = self.processor(images=rgb, return_tensors="pt", **kwargs).to(
                 self.device.device
             )
-            outputs = self.model(**inputs)
-            seg = self.processor.post_process_semantic_segmentation(outputs, target_sizes=[out_hw])
+            return self.model(**inputs)
+
+    def class_map(self, raw: Any, out_hw: tuple[int, int]) -> np.ndarray:
+        """Class-index map (h, w) int32 at ``out_hw`` (every pixel labelled): the processor's
+        semantic post-processing of :meth:`infer`'s outputs."""
+        import torch
+
+        with torch.inference_mode():
+            seg = self.processor.post_process_semantic_segmentation(raw, target_sizes=[out_hw])
             return seg[0].to(torch.int32).cpu().numpy()
 
 

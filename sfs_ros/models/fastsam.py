@@ -270,21 +270,45 @@ class FastSAMMaskGenerator:
         _crop_to_boxes(masks, boxes, image_hw)
         return masks
 
-    def __call__(self, rgb: np.ndarray) -> MaskSet:
-        """Masks for one RGB uint8 image (H, W, 3)."""
+    def infer(self, rgb: np.ndarray) -> FastSAMPass:
+        """The network half of a call: letterbox and forward pass, no decoding."""
         t0 = time.perf_counter()
         tensor, box = self.preprocess(rgb)
         t1 = time.perf_counter()
         preds, proto = self.forward(tensor)
         t2 = time.perf_counter()
-        masks = self.postprocess(preds, proto, box, rgb.shape[:2])
-        t3 = time.perf_counter()
-        self.last_timings = {
-            "fastsam_pre": (t1 - t0) * 1e3,
-            "fastsam_forward": (t2 - t1) * 1e3,
-            "fastsam_post": (t3 - t2) * 1e3,
-        }
+        timings = {"fastsam_pre": (t1 - t0) * 1e3, "fastsam_forward": (t2 - t1) * 1e3}
+        return FastSAMPass(preds, proto, box, (int(rgb.shape[0]), int(rgb.shape[1])), timings)
+
+    def decode(self, raw: FastSAMPass) -> MaskSet:
+        """The decoding half: NMS, masks and boxes of an :meth:`infer` result, with the
+        ``conf`` / ``iou`` / ``max_masks`` in force now. Sets :attr:`last_timings`."""
+        t0 = time.perf_counter()
+        masks = self.postprocess(raw.preds, raw.proto, raw.box, raw.image_hw)
+        self.last_timings = {**raw.timings, "fastsam_post": (time.perf_counter() - t0) * 1e3}
         return masks
+
+    def __call__(self, rgb: np.ndarray) -> MaskSet:
+        """Masks for one RGB uint8 image (H, W, 3): :meth:`decode` of :meth:`infer`."""
+        return self.decode(self.infer(rgb))
+
+
+@dataclass(frozen=True)
+class FastSAMPass:
+    """What :meth:`FastSAMMaskGenerator.infer` hands to :meth:`~FastSAMMaskGenerator.decode`.
+
+    Attributes:
+        preds / proto: the network outputs (predictions, prototypes).
+        box: the letterbox geometry of the input.
+        image_hw: (H, W) of the input image.
+        timings: ms of ``fastsam_pre`` and ``fastsam_forward``.
+    """
+
+    preds: object
+    proto: object
+    box: Letterbox
+    image_hw: tuple[int, int]
+    timings: dict[str, float]
 
 
 def fastsam_network(

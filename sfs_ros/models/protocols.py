@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,8 +41,19 @@ class MaskGenerator(Protocol):
 
     is_random: bool
 
+    def infer(self, rgb: np.ndarray) -> Any:
+        """The network half of a call on one RGB uint8 image (H, W, 3): whatever
+        :meth:`decode` needs. It reads no live parameter, so it may run on one thread while
+        :meth:`decode` of the previous frame runs on another (``overlap_frames``)."""
+        ...
+
+    def decode(self, raw: Any) -> MaskSet:
+        """Masks of an :meth:`infer` result, at the working resolution, in score order, with
+        the live parameters in force now."""
+        ...
+
     def __call__(self, rgb: np.ndarray) -> MaskSet:
-        """Masks of one RGB uint8 image (H, W, 3), at the working resolution, in score order."""
+        """Masks of one RGB uint8 image: ``decode(infer(rgb))``."""
         ...
 
     def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
@@ -71,8 +82,18 @@ class Segmenter(Protocol):
     is_random: bool
     min_confidence: float
 
+    def infer(self, rgb: np.ndarray) -> Any:
+        """The network half of a call on one RGB uint8 image: its raw outputs (no live
+        parameter is read, see :meth:`MaskGenerator.infer`)."""
+        ...
+
+    def class_map(self, raw: Any, out_hw: tuple[int, int]) -> np.ndarray:
+        """Class-index map (h, w) int32 at ``out_hw`` of an :meth:`infer` result (-1 = unsure),
+        with ``min_confidence`` in force now."""
+        ...
+
     def __call__(self, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        """Class-index map (h, w) int32 at ``out_hw`` for one RGB uint8 image (-1 = unsure)."""
+        """Class-index map of one RGB uint8 image: ``class_map(infer(rgb), out_hw)``."""
         ...
 
     def apply(self, settings: ClosedSetConfig) -> None:

@@ -34,7 +34,8 @@ class SlotStats:
         processed: frames fully processed and published.
         dropped: drops by reason (``superseded``, decode reasons, ``pipeline_error``, ...).
         pending: frames waiting in the slot (0 or 1).
-        in_progress: frames taken by the worker and not yet reported (0 or 1 with one worker).
+        in_progress: frames taken by the worker and not yet reported (up to 2 while one is
+            being finished on the overlap thread, sfs_ros/overlap.py).
         last_in: monotonic time of the newest frame, None before the first one.
     """
 

@@ -3,9 +3,12 @@ class legend out, ``/diagnostics`` at 1 Hz.
 
 Threads: the executor (main thread) runs the subscription callbacks, which only store the
 newest frame of their camera in a :class:`~sfs_ros.ros.frame_slot.FrameSlots`, plus the
-timers and parameter services. One worker thread serves the cameras in turn: decode, run the
-shared :class:`~sfs_ros.pipeline.Pipeline`, publish with the input's header. Every frame is
-accounted for as processed or dropped with a reason.
+timers and parameter services. One worker thread serves the cameras in turn: decode and run
+the network passes of the shared :class:`~sfs_ros.pipeline.Pipeline` (``infer``); with
+``overlap_frames`` a second thread (:class:`~sfs_ros.overlap.FrameOverlap`) finishes that frame
+(``finish``: decode masks, fuse, paint) and publishes it with the input's header while the
+worker starts on the next frame. Every frame is accounted for as processed or dropped with a
+reason.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +41,9 @@ from std_msgs.msg import Header
 
 from sfs_ros.errors import SfsError
 from sfs_ros.msg import ClassInfo, ClassLegend
+from sfs_ros.overlap import FrameOverlap
 from sfs_ros.params import PARAMS, ConfigError
-from sfs_ros.pipeline import Pipeline, SegmentationResult
+from sfs_ros.pipeline import NetworkPass, Pipeline, SegmentationResult
 from sfs_ros.ros.conversions import (
     ImageConversionError,
     compressed_msg_to_rgb,
@@ -173,6 +178,7 @@ class SfsNode(Node):
         self._slots: FrameSlots | None = None
         self._settings: LiveSettings | None = None
         self._worker: threading.Thread | None = None
+        self._overlap: FrameOverlap | None = None
         self._publish_lock = threading.Lock()
         self._closing = False
         self._closed = False
@@ -251,6 +257,9 @@ class SfsNode(Node):
             f"({self._hardware_id}), backend {self.pipeline.backend}"
         )
         self._log_waiting()
+        self._overlap = FrameOverlap(
+            self._finish_frame, enabled=self.config["overlap_frames"], name="sfs-finish"
+        )
         self._worker = threading.Thread(target=self._work, name="sfs-worker", daemon=True)
         self._worker.start()
 
@@ -405,7 +414,9 @@ class SfsNode(Node):
 
     # ------------------------------------------------------------------------ worker
     def _work(self) -> None:
-        """Worker thread: serve the cameras' newest frames in turn until closed."""
+        """Worker thread: serve the cameras' newest frames in turn until closed. Each frame's
+        network passes run here; the rest (:meth:`_complete`) runs on the overlap thread
+        (``overlap_frames``) or right after, here."""
         while True:
             got = self._slots.take(timeout=0.5)
             if got is None:
@@ -414,22 +425,34 @@ class SfsNode(Node):
                 continue
             name, msg = got
             cam = self._cameras[name]
-            try:
-                self._process(cam, msg)
-            except _DroppedFrameError as drop:
-                self._slots.mark_dropped(name, drop.reason)
-                cam.monitor.on_drop(drop.reason)
-                self._report_drop(cam, drop)
-            except Exception as exc:  # a bug in the node: log it, count it, keep serving
-                drop = _DroppedFrameError(
-                    "internal_error", f"internal error on a frame from {cam.topic}: {exc!r}"
-                )
-                drop.__cause__ = exc
-                self._slots.mark_dropped(name, drop.reason)
-                cam.monitor.on_drop(drop.reason)
-                self._report_drop(cam, drop)
-            else:
-                self._slots.mark_processed(name)
+            begun = self._reporting(cam, self._begin, cam, msg)
+            if begun is not None and not self._overlap.submit((cam, msg, *begun)):
+                self._slots.mark_dropped(name, "shutdown")
+
+    def _reporting(self, cam: _Camera, stage: Callable[..., Any], *args: Any) -> Any:
+        """``stage(*args)``, one stage of a frame; a dropped frame (or a bug) is counted and
+        reported and gives None."""
+        try:
+            return stage(*args)
+        except _DroppedFrameError as drop:
+            self._slots.mark_dropped(cam.spec.name, drop.reason)
+            cam.monitor.on_drop(drop.reason)
+            self._report_drop(cam, drop)
+        except Exception as exc:  # a bug in the node: log it, count it, keep serving
+            drop = _DroppedFrameError(
+                "internal_error", f"internal error on a frame from {cam.topic}: {exc!r}"
+            )
+            drop.__cause__ = exc
+            self._slots.mark_dropped(cam.spec.name, drop.reason)
+            cam.monitor.on_drop(drop.reason)
+            self._report_drop(cam, drop)
+        return None
+
+    def _finish_frame(self, item: tuple[Any, ...]) -> None:
+        """Second stage of a frame (the overlap thread): finish, publish, count it."""
+        cam, msg, rgb, net = item
+        if self._reporting(cam, self._complete, cam, msg, rgb, net) is not None:
+            self._slots.mark_processed(cam.spec.name)
 
     def _apply_pending(self) -> None:
         for name, value in self._settings.take_pending().items():
@@ -440,8 +463,9 @@ class SfsNode(Node):
             else:
                 self.get_logger().info(f"{name} set to {value!r}")
 
-    def _process(self, cam: _Camera, msg: Any) -> None:
-        """Decode, segment and publish one frame; a dropped frame raises _DroppedFrameError."""
+    def _begin(self, cam: _Camera, msg: Any) -> tuple[np.ndarray, NetworkPass]:
+        """Decode one frame and run its network passes; a dropped frame raises
+        _DroppedFrameError."""
         self._apply_pending()
         try:
             rgb = cam.decode(msg)
@@ -458,9 +482,31 @@ class SfsNode(Node):
                 f"{size[0]}x{size[1]}"
             )
         cam.size = size
+        with self._model_errors(cam, size):
+            net = self.pipeline.infer(rgb)
+        return rgb, net
+
+    def _complete(self, cam: _Camera, msg: Any, rgb: np.ndarray, net: NetworkPass) -> bool:
+        """Finish and publish one frame; a dropped frame raises _DroppedFrameError."""
+        with self._model_errors(cam, (rgb.shape[1], rgb.shape[0])):
+            result = self.pipeline.finish(net)
         try:
-            result = self.pipeline.process(rgb)
-        except Exception as exc:  # any model failure on one frame: count it, keep running
+            published = self._publish(cam, msg.header, rgb, result)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise _DroppedFrameError(
+                "publish_error", f"cannot publish the outputs of {cam.topic}: {exc!r}"
+            ) from exc
+        if not published:
+            raise _DroppedFrameError("shutdown", "node is shutting down")
+        return True
+
+    @contextmanager
+    def _model_errors(self, cam: _Camera, size: tuple[int, int]) -> Iterator[None]:
+        """Any model failure on one frame becomes a counted drop (out of memory: cached
+        accelerator memory is released first)."""
+        try:
+            yield
+        except Exception as exc:
             if _is_out_of_memory(exc):
                 released = _release_accelerator_memory()
                 raise _DroppedFrameError(
@@ -471,14 +517,6 @@ class SfsNode(Node):
             raise _DroppedFrameError(
                 "pipeline_error", f"pipeline failed on a frame from {cam.topic}: {exc!r}"
             ) from exc
-        try:
-            published = self._publish(cam, msg.header, rgb, result)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            raise _DroppedFrameError(
-                "publish_error", f"cannot publish the outputs of {cam.topic}: {exc!r}"
-            ) from exc
-        if not published:
-            raise _DroppedFrameError("shutdown", "node is shutting down")
 
     def _publish(
         self, cam: _Camera, header: Any, rgb: np.ndarray, result: SegmentationResult
@@ -566,11 +604,13 @@ class SfsNode(Node):
         finished = True
         if self._worker is not None:
             self._worker.join(max(0.0, deadline - time.monotonic()))
-            if self._worker.is_alive():
-                finished = False
-                self.get_logger().warning(
-                    f"abandoning the frame in progress (still busy after {grace_s:g} s)"
-                )
+            finished = not self._worker.is_alive()
+        if self._overlap is not None:  # the frame being finished (not published: closing)
+            finished = self._overlap.close(max(0.0, deadline - time.monotonic())) and finished
+        if not finished:
+            self.get_logger().warning(
+                f"abandoning the frame in progress (still busy after {grace_s:g} s)"
+            )
         if self.pipeline is not None and finished:
             closer = threading.Thread(target=self.pipeline.close, name="sfs-close", daemon=True)
             closer.start()

@@ -158,12 +158,19 @@ class NoMasks:
         self.inner = inner
         self.is_random = inner.is_random
 
-    def __call__(self, rgb: np.ndarray) -> MaskSet:
+    def infer(self, rgb: np.ndarray) -> tuple[int, int]:
+        """No network pass: only the image size is kept."""
+        return (int(rgb.shape[0]), int(rgb.shape[1]))
+
+    def decode(self, raw: tuple[int, int]) -> MaskSet:
         """An empty mask set at the working resolution of ``inner``."""
         from sfs_ros.models.fastsam import MaskSet
 
-        image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
-        return MaskSet.empty(image_hw, self.inner.output_hw(image_hw))
+        return MaskSet.empty(raw, self.inner.output_hw(raw))
+
+    def __call__(self, rgb: np.ndarray) -> MaskSet:
+        """An empty mask set at the working resolution of ``inner``."""
+        return self.decode(self.infer(rgb))
 
     def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
         """The working resolution of ``inner``."""
