@@ -262,3 +262,30 @@ def test_legend_image_shows_a_swatch_per_class():
     many = draw_legend([(i, f"c{i}", (i, i, i)) for i in range(100)], max_rows=10)
     assert many.shape[0] == 10 * ROW_H
     assert draw_legend([]).shape[0] == ROW_H
+
+
+def test_encoded_legend_image_lists_the_classes_on_the_map_in_legend_order():
+    """OutputEncoder's legend image: one swatch per id present on the label map (0 =
+    unidentified included), in the legend's order, whatever the map's pixel order."""
+    from types import SimpleNamespace
+
+    from sfs_ros.labels import LabelRegistry
+    from sfs_ros.ros.outputs import OutputEncoder
+    from sfs_ros.vocabularies import get_vocabulary
+
+    registry = LabelRegistry([get_vocabulary("cityscapes")])
+    colors = registry.color_lut()
+    label_map = np.zeros((48, 64), np.uint16)
+    label_map[:10] = 7
+    label_map[30:, 5:9] = 3
+    result = SimpleNamespace(label_map=label_map)
+    header = SimpleNamespace(stamp=SimpleNamespace(sec=0, nanosec=0), frame_id="cam")
+    msgs = OutputEncoder(registry).encode(
+        result, np.zeros((48, 64, 3), np.uint8), header, overlay_alpha=0.5,
+        wanted=("legend_image",),
+    )  # fmt: skip
+    msg = msgs["legend_image"]
+    image = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+    assert image.shape[0] == 3 * ROW_H
+    for row, class_id in enumerate((0, 3, 7)):
+        assert swatch_color(image, row) == tuple(int(c) for c in colors[class_id])

