@@ -363,8 +363,9 @@ class SfsConfig(_Group):
     )
     overlap_frames: bool = param(
         True,
-        "node: decode, fuse and publish each frame on a second thread while the next frame's "
-        "networks run (more frames/s; a frame's latency stays both stages; BENCHMARKS.md)",
+        "node and sfs-segment: decode, fuse and publish (or write) each frame on a second "
+        "thread while the next frame's networks run (more frames/s; a frame's latency stays "
+        "both stages; BENCHMARKS.md)",
     )
     backend_cache: BackendCacheConfig = field(default_factory=BackendCacheConfig)
     fastsam: FastSAMConfig = field(default_factory=FastSAMConfig)

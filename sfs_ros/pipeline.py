@@ -1,7 +1,8 @@
 """The per-frame SFS pipeline: masks → closed-set map → vote → fuse → paint → label map.
 
-``Pipeline.process(rgb)`` is what ``sfs-segment`` calls; the ROS node calls its two halves,
-``infer`` and ``finish``, on two threads when ``overlap_frames`` is on. Models
+``Pipeline.process(rgb)`` is what evaluation and bag labelling call; the ROS node and
+``sfs-segment`` call its two halves, ``infer`` and ``finish``, on two threads when
+``overlap_frames`` is on. Models
 are loaded once in :meth:`Pipeline.from_config` and warmed up; the per-frame path works at the
 FastSAM prototype resolution and produces only the final uint16 maps at input resolution.
 """

@@ -107,3 +107,31 @@ def test_bad_arguments_exit_2(tmp_path, args, message):
     proc = _run([*base, *args, "-o", str(tmp_path / "o")])
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def test_overlapped_frames_write_the_same_outputs_as_sequential_ones(tmp_path, test_params_file):
+    """overlap_frames (default on) finishes frame N while frame N+1's networks run: the label
+    maps, the frame order and the legend equal those of a sequential run."""
+    images, video = _write_inputs(tmp_path)
+    outs = {}
+    for overlap in ("true", "false"):
+        out = tmp_path / f"out_{overlap}"
+        proc = _run(
+            [str(images), str(video), "-o", str(out), "--config", str(test_params_file),
+             "--set", f"overlap_frames={overlap}", "--no-progress"]
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        outs[overlap] = out
+    names = sorted(p.name for p in outs["true"].glob("*_label.png"))
+    assert len(names) == 6 and names == sorted(p.name for p in outs["false"].glob("*_label.png"))
+    for name in names:
+        np.testing.assert_array_equal(
+            cv2.imread(str(outs["true"] / name), cv2.IMREAD_UNCHANGED),
+            cv2.imread(str(outs["false"] / name), cv2.IMREAD_UNCHANGED),
+        )
+    frames = [
+        [t["frame"] for t in json.loads((outs[o] / "timings.json").read_text())] for o in outs
+    ]
+    assert frames[0] == frames[1]
+    legends = [json.loads((outs[o] / "legend.json").read_text()) for o in outs]
+    assert legends[0] == legends[1]

@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -35,6 +36,7 @@ from sfs_ros.io_safety import (
     atomic_write_json,
     ensure_writable_dir,
 )
+from sfs_ros.overlap import FrameOverlap
 from sfs_ros.params import ConfigError, as_config
 from sfs_ros.weights import WeightsNotFoundError
 
@@ -80,6 +82,54 @@ def write_frame_outputs(
     atomic_write_image(out_dir / f"{stem}_color.png", cv2.cvtColor(color, cv2.COLOR_RGB2BGR))
     blended = render.overlay(rgb, label_map, lut, alpha)
     atomic_write_image(out_dir / f"{stem}_overlay.png", cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
+
+
+class _SegmentRun:
+    """The second half of each frame of a run (finish, write, count) and what it gathered.
+
+    Attributes:
+        timings: one entry per frame written (``timings.json``).
+        failure: the first error that stops the run (an output that cannot be written, or a
+            model failure); no frame is finished after it.
+    """
+
+    def __init__(self, pipeline: Any, out_dir: Path, alpha: float, bar: Any) -> None:
+        self.pipeline = pipeline
+        self.out_dir = out_dir
+        self.alpha = alpha
+        self.bar = bar
+        self.timings: list[dict[str, Any]] = []
+        self.failure: Exception | None = None
+
+    def finish(self, job: tuple[InputItem, Frame, Any, bool]) -> None:
+        """Finish one frame (``first``: the first of its input: the mask tracks restart)."""
+        item, frame, net, first = job
+        if self.failure is not None:
+            return
+        try:
+            if first:
+                self.pipeline.reset_sequence()
+            result = self.pipeline.finish(net)
+            write_frame_outputs(
+                self.out_dir,
+                frame.stem,
+                frame.rgb,
+                result.label_map,
+                lut=self.pipeline.registry.color_lut(),
+                alpha=self.alpha,
+            )
+        except Exception as exc:  # handed to the main thread, which reports or re-raises it
+            self.failure = exc
+            return
+        self.timings.append(
+            {
+                "frame": frame.stem,
+                "input": str(item.path),
+                "masks": len(result.masks),
+                **{k: round(v, 3) for k, v in result.timings.items()},
+            }
+        )
+        self.bar.update(1)
 
 
 def _error(message: str) -> None:
@@ -135,46 +185,39 @@ def segment_files(argv: list[str] | None = None) -> int:
     total = sum(
         min(count_frames(i.path) // args.video_stride or 1, args.max_frames or 10**9) for i in items
     )
-    timings: list[dict] = []
-    failed: list[tuple[Path, str]] = []
-    write_error: OutputWriteError | None = None
     bar = tqdm(total=total, unit="frame", disable=args.no_progress, file=sys.stderr)
+    run = _SegmentRun(pipeline, out_dir, config["overlay_alpha"], bar)
+    # overlap_frames: frame N is finished and written on a second thread while frame N+1's
+    # networks run (sfs_ros/overlap.py); the outputs are the same, in the same order.
+    overlap = FrameOverlap(run.finish, enabled=config["overlap_frames"], name="sfs-segment")
+    failed: list[tuple[Path, str]] = []
     try:
         for item in items:
-            pipeline.reset_sequence()  # mask tracks follow a video, never jump between files
+            first = True  # mask tracks follow a video, never jump between files
             try:
                 for frame in frames_of(item, args):
-                    result = pipeline.process(frame.rgb)
-                    write_frame_outputs(
-                        out_dir,
-                        frame.stem,
-                        frame.rgb,
-                        result.label_map,
-                        lut=pipeline.registry.color_lut(),
-                        alpha=config["overlay_alpha"],
-                    )
-                    timings.append(
-                        {
-                            "frame": frame.stem,
-                            "input": str(item.path),
-                            "masks": len(result.masks),
-                            **{k: round(v, 3) for k, v in result.timings.items()},
-                        }
-                    )
-                    bar.update(1)
+                    if run.failure is not None:
+                        break
+                    overlap.submit((item, frame, pipeline.infer(frame.rgb), first))
+                    first = False
             except InputError as exc:
                 LOG.error("skipping input: %s", exc)
                 failed.append((item.path, str(exc)))
-    except OutputWriteError as exc:
-        write_error = exc
+            if run.failure is not None:
+                break
     finally:
+        overlap.close()  # the frame in flight is finished and written first
         bar.close()
         try:
             atomic_write_json(out_dir / "legend.json", pipeline.legend_dict())
-            atomic_write_json(out_dir / "timings.json", timings)
+            atomic_write_json(out_dir / "timings.json", run.timings)
         except OutputWriteError as exc:
-            write_error = write_error or exc
+            run.failure = run.failure or exc
         pipeline.close()
+    write_error = run.failure
+    if write_error is not None and not isinstance(write_error, OutputWriteError):
+        raise write_error  # a model failure: as without the overlap, it ends the run
+    timings = run.timings
     if pipeline.random_weights:
         LOG.warning(
             "these outputs come from RANDOM WEIGHTS (%s)", ", ".join(pipeline.random_weights)
