@@ -551,10 +551,16 @@ def test_short_soak_keeps_threads_constant_and_memory_bounded(rig):
     warm = samples[1:]  # after 50 frames
     threads = {s["Threads"] for s in warm}
     growth_mb = (warm[-1]["VmRSS"] - warm[0]["VmRSS"]) / 1024
+    tail_mb = (warm[-1]["VmRSS"] - warm[-4]["VmRSS"]) / 1024
     print(f"\nshort soak: threads {sorted(threads)}, RSS {warm[0]['VmRSS'] // 1024} -> "
-          f"{warm[-1]['VmRSS'] // 1024} MB ({growth_mb:+.1f} MB over 250 frames)")  # fmt: skip
+          f"{warm[-1]['VmRSS'] // 1024} MB ({growth_mb:+.1f} MB over 250 frames, "
+          f"{tail_mb:+.1f} MB over the last 75)")  # fmt: skip
     assert len(threads) == 1, samples
-    assert growth_mb < 64, samples
+    # A leak keeps growing; the allocator may instead take one more arena once (seen: one
+    # +70 MB step, then flat, when the two frame threads first allocated at the same time in
+    # a long run). So: bounded in total, flat at the end.
+    assert growth_mb < 128, samples
+    assert tail_mb < 16, samples
 
 
 # ------------------------------------------------------------------------------ 5. shutdown
