@@ -71,11 +71,6 @@ class FrameOverlap:
             self._cond.notify_all()
             return True
 
-    def idle(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is waiting or being finished; False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not (self._has_item or self._busy), timeout)
-
     def close(self, timeout: float | None = None) -> bool:
         """Finish what was submitted, then stop the thread. Returns False when it is still
         busy after ``timeout`` seconds. Later :meth:`submit` calls return False."""

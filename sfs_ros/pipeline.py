@@ -97,16 +97,13 @@ class NetworkPass:
 class _Stopwatch:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
-        self._t0 = self._last = time.perf_counter()
+        self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         self.timings[stage] = (now - self._last) * 1e3
         self._last = now
 
-    def total(self) -> dict[str, float]:
-        self.timings["total"] = (time.perf_counter() - self._t0) * 1e3
-        return self.timings
 
 
 class Pipeline:

@@ -546,21 +546,19 @@ def test_short_soak_keeps_threads_constant_and_memory_bounded(rig):
         rig.sent[RAW_STATUS] += 1
         got = rig.driver("wait_stamp", key="/sfs/semantic", timeout=20, **stamp)["item"]
         assert got is not None, f"frame {i} lost\n{rig.raw_log.text()[-2000:]}"
-        if i % 25 == 24:
+        if i % 10 == 9:
             samples.append(proc_status(rig.raw.pid))
-    warm = samples[1:]  # after 50 frames
-    threads = {s["Threads"] for s in warm}
-    growth_mb = (warm[-1]["VmRSS"] - warm[0]["VmRSS"]) / 1024
-    tail_mb = (warm[-1]["VmRSS"] - warm[-4]["VmRSS"]) / 1024
-    print(f"\nshort soak: threads {sorted(threads)}, RSS {warm[0]['VmRSS'] // 1024} -> "
-          f"{warm[-1]['VmRSS'] // 1024} MB ({growth_mb:+.1f} MB over 250 frames, "
-          f"{tail_mb:+.1f} MB over the last 75)")  # fmt: skip
+    warm = [s["VmRSS"] / 1024 for s in samples[5:]]  # MB, a sample every 10 frames after 50
+    threads = {s["Threads"] for s in samples[5:]}
+    third = len(warm) // 3
+    # A sample may land while a frame holds a transient buffer (two frame threads: seen
+    # swinging by ~85 MB between samples), which only adds to the memory kept. So compare
+    # the least memory of the first and last thirds: a leak raises it, transients do not.
+    base_growth_mb = min(warm[-third:]) - min(warm[:third])
+    print(f"\nshort soak: threads {sorted(threads)}, RSS {min(warm):.0f}-{max(warm):.0f} MB, "
+          f"least {min(warm[:third]):.0f} -> {min(warm[-third:]):.0f} MB")  # fmt: skip
     assert len(threads) == 1, samples
-    # A leak keeps growing; the allocator may instead take one more arena once (seen: one
-    # +70 MB step, then flat, when the two frame threads first allocated at the same time in
-    # a long run). So: bounded in total, flat at the end.
-    assert growth_mb < 128, samples
-    assert tail_mb < 16, samples
+    assert base_growth_mb < 32, samples
 
 
 # ------------------------------------------------------------------------------ 5. shutdown

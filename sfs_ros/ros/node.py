@@ -425,9 +425,9 @@ class SfsNode(Node):
                 continue
             name, msg = got
             cam = self._cameras[name]
-            begun = self._reporting(cam, self._begin, cam, msg)
-            if begun is not None and not self._overlap.submit((cam, msg, *begun)):
-                self._slots.mark_dropped(name, "shutdown")
+            net = self._reporting(cam, self._begin, cam, msg)
+            if net is not None and not self._overlap.submit((cam, msg, net)):
+                self._drop(cam, _DroppedFrameError("shutdown", "node is shutting down"))
 
     def _reporting(self, cam: _Camera, stage: Callable[..., Any], *args: Any) -> Any:
         """``stage(*args)``, one stage of a frame; a dropped frame (or a bug) is counted and
@@ -435,23 +435,26 @@ class SfsNode(Node):
         try:
             return stage(*args)
         except _DroppedFrameError as drop:
-            self._slots.mark_dropped(cam.spec.name, drop.reason)
-            cam.monitor.on_drop(drop.reason)
-            self._report_drop(cam, drop)
+            self._drop(cam, drop)
         except Exception as exc:  # a bug in the node: log it, count it, keep serving
             drop = _DroppedFrameError(
                 "internal_error", f"internal error on a frame from {cam.topic}: {exc!r}"
             )
             drop.__cause__ = exc
-            self._slots.mark_dropped(cam.spec.name, drop.reason)
-            cam.monitor.on_drop(drop.reason)
-            self._report_drop(cam, drop)
+            self._drop(cam, drop)
         return None
 
-    def _finish_frame(self, item: tuple[Any, ...]) -> None:
+    def _drop(self, cam: _Camera, drop: _DroppedFrameError) -> None:
+        """Count a frame taken from ``cam`` as dropped, in the slots and the diagnostics, and
+        log it (rate-limited)."""
+        self._slots.mark_dropped(cam.spec.name, drop.reason)
+        cam.monitor.on_drop(drop.reason)
+        self._report_drop(cam, drop)
+
+    def _finish_frame(self, item: tuple[_Camera, Any, NetworkPass]) -> None:
         """Second stage of a frame (the overlap thread): finish, publish, count it."""
-        cam, msg, rgb, net = item
-        if self._reporting(cam, self._complete, cam, msg, rgb, net) is not None:
+        cam, msg, net = item
+        if self._reporting(cam, self._complete, cam, msg, net) is not None:
             self._slots.mark_processed(cam.spec.name)
 
     def _apply_pending(self) -> None:
@@ -463,7 +466,7 @@ class SfsNode(Node):
             else:
                 self.get_logger().info(f"{name} set to {value!r}")
 
-    def _begin(self, cam: _Camera, msg: Any) -> tuple[np.ndarray, NetworkPass]:
+    def _begin(self, cam: _Camera, msg: Any) -> NetworkPass:
         """Decode one frame and run its network passes; a dropped frame raises
         _DroppedFrameError."""
         self._apply_pending()
@@ -483,11 +486,11 @@ class SfsNode(Node):
             )
         cam.size = size
         with self._model_errors(cam, size):
-            net = self.pipeline.infer(rgb)
-        return rgb, net
+            return self.pipeline.infer(rgb)
 
-    def _complete(self, cam: _Camera, msg: Any, rgb: np.ndarray, net: NetworkPass) -> bool:
+    def _complete(self, cam: _Camera, msg: Any, net: NetworkPass) -> bool:
         """Finish and publish one frame; a dropped frame raises _DroppedFrameError."""
+        rgb = net.rgb
         with self._model_errors(cam, (rgb.shape[1], rgb.shape[0])):
             result = self.pipeline.finish(net)
         try:
