@@ -118,7 +118,13 @@ def colorize(label_map: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return _gather_rgb(index, ext)
 
 
-def overlay(rgb: np.ndarray, label_map: np.ndarray, lut: np.ndarray, alpha: float) -> np.ndarray:
+def overlay(
+    rgb: np.ndarray,
+    label_map: np.ndarray,
+    lut: np.ndarray,
+    alpha: float,
+    color: np.ndarray | None = None,
+) -> np.ndarray:
     """Blend the label colours into an RGB image.
 
     ``out = (1 - alpha) * rgb + alpha * colour`` (rounded, uint8) where ``label_map != 0``;
@@ -129,6 +135,8 @@ def overlay(rgb: np.ndarray, label_map: np.ndarray, lut: np.ndarray, alpha: floa
         label_map: ``(H, W)`` integer label ids.
         lut: ``(K, 3)`` uint8 table from :func:`palette_lut`.
         alpha: colour weight in ``[0, 1]``.
+        color: ``colorize(label_map, lut)`` when the caller has made it already (it is then
+            used as given).
 
     Returns:
         ``(H, W, 3)`` uint8 RGB, a new array.
@@ -147,7 +155,10 @@ def overlay(rgb: np.ndarray, label_map: np.ndarray, lut: np.ndarray, alpha: floa
         raise ValueError(f"rgb {rgb.shape[:2]} and label_map {label_map.shape} differ in size")
     if alpha == 0.0:
         return rgb.copy()
-    color = colorize(label_map, lut)
+    if color is None:
+        color = colorize(label_map, lut)
+    elif color.shape != rgb.shape or color.dtype != np.uint8:
+        raise ValueError(f"color must be (H, W, 3) uint8 like rgb, got {color.shape} {color.dtype}")
     out = cv2.addWeighted(rgb, 1.0 - alpha, color, alpha, 0.0)
     unidentified = (label_map == 0).view(np.uint8)
     cv2.copyTo(rgb, unidentified, out)

@@ -590,3 +590,19 @@ def test_bench_ours_with_overlap_times_bursts_as_the_node_runs_them(monkeypatch,
     assert timings["total"] > 0 and timings["latency"] > 0
     # a frame cannot take less than its own stages
     assert timings["latency"] >= timings["fastsam_forward"] + timings["outputs"]
+
+
+def test_bench_overlap_burst_raises_the_finishing_error(monkeypatch, pipeline):
+    """A failure on the finishing thread ends the benchmark with that error, not with an
+    empty burst."""
+    from sfs_ros.bench.inputs import rgb8_message
+    from sfs_ros.bench.pipeline import make_ours
+    from sfs_ros.samples import synthetic_scene
+
+    def broken(net):
+        raise RuntimeError("finish broke")
+
+    monkeypatch.setattr(pipeline, "finish", broken)
+    step = make_ours(pipeline, rgb8_message(synthetic_scene(96, 64)), overlap=True)
+    with pytest.raises(RuntimeError, match="finish broke"):
+        step()

@@ -289,3 +289,30 @@ def test_encoded_legend_image_lists_the_classes_on_the_map_in_legend_order():
     assert image.shape[0] == 3 * ROW_H
     for row, class_id in enumerate((0, 3, 7)):
         assert swatch_color(image, row) == tuple(int(c) for c in colors[class_id])
+
+
+@pytest.mark.parametrize("with_color", [True, False])
+def test_encoded_overlay_is_the_same_with_or_without_the_colour_output(with_color: bool):
+    """The overlay reuses the semantic_color image when both are wanted: same pixels."""
+    from types import SimpleNamespace
+
+    from sfs_ros import render
+    from sfs_ros.labels import LabelRegistry
+    from sfs_ros.ros.outputs import OutputEncoder
+    from sfs_ros.vocabularies import get_vocabulary
+
+    registry = LabelRegistry([get_vocabulary("cityscapes")])
+    label_map = np.zeros((48, 64), np.uint16)
+    label_map[:10] = 7
+    label_map[30:, 5:9] = 3
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    header = SimpleNamespace(stamp=SimpleNamespace(sec=0, nanosec=0), frame_id="cam")
+    wanted = ("semantic_color", "overlay") if with_color else ("overlay",)
+    msgs = OutputEncoder(registry).encode(
+        SimpleNamespace(label_map=label_map), rgb, header, overlay_alpha=0.3, wanted=wanted
+    )
+    msg = msgs["overlay"]
+    image = np.frombuffer(bytes(msg.data), np.uint8).reshape(48, 64, 3)
+    expected = render.overlay(rgb, label_map, registry.color_lut(), 0.3)
+    np.testing.assert_array_equal(image, expected)
+    assert (image[20] == rgb[20]).all() and not (image[0] == rgb[0]).all()

@@ -157,6 +157,17 @@ def test_overlay_blend_matches_formula(alpha):
                     assert abs(int(out[y, x, c]) - want) <= 0.5 + 1e-6
 
 
+def test_overlay_with_given_colour_image_is_the_same():
+    rgb, label_map = _scene(2)
+    lut = palette_lut(PALETTE)
+    color = colorize(label_map, lut)
+    np.testing.assert_array_equal(
+        overlay(rgb, label_map, lut, 0.4, color), overlay(rgb, label_map, lut, 0.4)
+    )
+    with pytest.raises(ValueError, match="color must be"):
+        overlay(rgb, label_map, lut, 0.4, color[:, :, :2])
+
+
 @pytest.mark.parametrize("alpha", [-0.1, 1.01, float("nan")])
 def test_overlay_rejects_bad_alpha(alpha):
     rgb, label_map = _scene()

@@ -155,12 +155,22 @@ def make_ours(
 
     def burst() -> tuple[dict[str, float], int]:
         frames: list[dict[str, Any]] = []
-        runner = FrameOverlap(lambda begun: frames.append(second_half(begun)), enabled=True)
+        failures: list[Exception] = []
+
+        def finish(begun: tuple[float, dict[str, float], Any, np.ndarray]) -> None:
+            try:
+                frames.append(second_half(begun))
+            except Exception as exc:  # re-raised on the caller's thread below
+                failures.append(exc)
+
+        runner = FrameOverlap(finish, enabled=True)
         try:
             for _ in range(OVERLAP_BURST):
                 runner.submit(first_half())
         finally:
             runner.close()
+        if failures:
+            raise failures[0]
         done = [f["done"] for f in frames]
         stages = {k for f in frames for k in f["timings"]} - {"total"}
         timings = {k: float(np.mean([f["timings"].get(k, 0.0) for f in frames])) for k in stages}
@@ -252,8 +262,15 @@ def measure_rss(args: argparse.Namespace, imgsz: int, backend: str) -> float | N
     cmd += ["--fastsam", args.fastsam, "--closed-set", args.closed_set]
     cmd += ["--conf", str(args.conf), "--max-masks", str(args.max_masks)]
     cmd += ["--outputs", args.outputs]
+    # Run from the folder holding the sfs_ros this process imported, so that the child's
+    # ``-m sfs_ros.bench`` is the same copy (not a checkout in the caller's directory).
+    import sfs_ros
+
+    package_root = Path(next(iter(sfs_ros.__path__))).resolve().parent
     # argv is this interpreter plus options parsed by argparse, passed as a list; no shell
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+    proc = subprocess.run(  # noqa: S603
+        cmd, capture_output=True, text=True, check=False, cwd=package_root
+    )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             return float(json.loads(line)["rss_gb"])

@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -36,6 +37,15 @@ EXPORT_REVISION = 2
 """Names the exported files: raise it when an export module changes what it computes or how
 (revision 2: SegFormer exported with its decode head folded), so older exports are not reused."""
 OPENVINO_PRECISIONS = ("f32", "bf16", "int8")  # values of the openvino_precision parameter
+OPENVINO_COMPILE_LOCK = threading.Lock()
+"""Held around every OpenVINO compilation (and INT8 quantisation) in this process.
+
+OpenVINO switches the process locale to "C" and back while it reads or writes its compiled-
+model cache (``CACHE_DIR``), with no lock of its own: two compilations at once on different
+threads can leave the whole process in the "C" locale, and Python's text encoding becomes ASCII
+for every later ``open`` and subprocess (test/test_cache_integrity.py reproduces it with two
+threads). Compilations happen once per model and input shape, so serialising them costs
+nothing per frame."""
 # Frames the INT8 post-training quantisation is calibrated on (sfs_ros.samples).
 INT8_CALIBRATION_FRAMES = 12
 
@@ -549,17 +559,18 @@ class ExportedNetwork:
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(path.parent / "openvino_cache")})
         int8 = self.openvino_precision == "int8"
-        source = self._quantized(core, path) if int8 else path
-        compiled = core.compile_model(
-            str(source),
-            "CPU",
-            {
-                "INFERENCE_NUM_THREADS": self.threads,
-                "PERFORMANCE_HINT": "LATENCY",
-                # int8: the quantised layers run in INT8, the rest in f32
-                "INFERENCE_PRECISION_HINT": "f32" if int8 else self.openvino_precision,
-            },
-        )
+        with OPENVINO_COMPILE_LOCK:
+            source = self._quantized(core, path) if int8 else path
+            compiled = core.compile_model(
+                str(source),
+                "CPU",
+                {
+                    "INFERENCE_NUM_THREADS": self.threads,
+                    "PERFORMANCE_HINT": "LATENCY",
+                    # int8: the quantised layers run in INT8, the rest in f32
+                    "INFERENCE_PRECISION_HINT": "f32" if int8 else self.openvino_precision,
+                },
+            )
         request = compiled.create_infer_request()
         outputs = [compiled.output(n) for n in self.output_names]
 

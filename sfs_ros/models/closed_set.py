@@ -78,13 +78,20 @@ def match_vocabulary(requested: str, id2label: dict[int, str], model_id: str) ->
 
 def class_index_map(logits: object, min_confidence: float) -> np.ndarray:
     """Class-index map (h, w) int32 of per-pixel logits (C, h, w): the top class, or
-    :data:`UNSURE` where its softmax probability is below ``min_confidence`` (> 0)."""
+    :data:`UNSURE` where its softmax probability is below ``min_confidence`` (> 0).
+
+    ``logits`` is overwritten (it is scratch: the caller's upsampled copy). The top class's
+    probability is ``1 / sum_c exp(l_c - l_max)``, so the floor needs the per-pixel maximum and
+    one in-place ``exp`` pass instead of a full softmax tensor and a second reduction: the same
+    classes and probabilities as ``logits.softmax(0).max(0)`` up to the rounding of the sum
+    (test/test_class_map.py), in half the time (150 classes at 160x120).
+    """
     import torch
 
-    if min_confidence <= 0.0:
-        return logits.argmax(0).to(torch.int32).cpu().numpy()
-    prob, index = logits.softmax(0).max(0)
-    index[prob < min_confidence] = UNSURE
+    top, index = logits.max(0)
+    if min_confidence > 0.0:
+        denominator = logits.sub_(top).exp_().sum(0)
+        index[denominator.reciprocal_() < min_confidence] = UNSURE
     return index.to(torch.int32).cpu().numpy()
 
 
@@ -297,6 +304,8 @@ class SegFormerSegmenter(ClosedSetSegmenter):
             logits = torch.nn.functional.interpolate(
                 raw.float(), size=out_hw, mode="bilinear", align_corners=False
             )
+            if logits.data_ptr() == raw.data_ptr():  # class_index_map overwrites its input
+                logits = logits.clone()
             return class_index_map(logits[0], self.min_confidence)
 
 

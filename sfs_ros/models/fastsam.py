@@ -20,7 +20,7 @@ without pixels are dropped, and the border snap / full-image-box rule changes on
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -44,19 +44,23 @@ class MaskSet:
         boxes: (N, 4) float32 xyxy boxes in input-image pixels.
         scores: (N,) float32 confidences.
         image_hw: (H, W) of the input image.
+        areas: (N,) int64 pixel count of each mask; counted from ``masks`` when not given.
     """
 
     masks: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
     image_hw: tuple[int, int]
-    areas: np.ndarray = field(init=False)
+    areas: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        # reshape(n, -1) is refused for n == 0 (numpy cannot infer -1 from size 0), so the
-        # flat size is spelled out: a frame without masks must pass every stage.
-        flat = self.masks.reshape(len(self.masks), int(np.prod(self.masks.shape[1:])))
-        self.areas = flat.sum(axis=1, dtype=np.int64)
+        if self.areas is None:
+            # reshape(n, -1) is refused for n == 0 (numpy cannot infer -1 from size 0), so the
+            # flat size is spelled out: a frame without masks must pass every stage.
+            flat = self.masks.reshape(len(self.masks), int(np.prod(self.masks.shape[1:])))
+            self.areas = np.count_nonzero(flat, axis=1).astype(np.int64, copy=False)
+        elif self.areas.shape != (len(self.masks),):
+            raise ValueError(f"areas {self.areas.shape} do not match {len(self.masks)} masks")
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -223,9 +227,10 @@ class FastSAMMaskGenerator:
                 masks = ops.process_mask_native(proto, coeffs, boxes, image_hw).bool()
             else:
                 masks = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
-            keep = masks.flatten(1).any(1)  # ultralytics drops masks left without pixels
+            areas = torch.count_nonzero(masks.flatten(1), 1)
+            keep = areas > 0  # ultralytics drops masks left without pixels
             if not bool(keep.all()):
-                masks, boxes, scores = masks[keep], boxes[keep], scores[keep]
+                masks, boxes, scores, areas = masks[keep], boxes[keep], scores[keep], areas[keep]
             if scores.shape[0] == 0:
                 return MaskSet.empty(image_hw, work_hw)
             return MaskSet(
@@ -233,6 +238,7 @@ class FastSAMMaskGenerator:
                 _full_box_rule(boxes, image_hw).cpu().numpy().astype(np.float32),
                 scores.cpu().numpy().astype(np.float32),
                 image_hw,
+                areas.cpu().numpy().astype(np.int64, copy=False),
             )
 
     def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:

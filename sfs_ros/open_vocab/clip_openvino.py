@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sfs_ros.models.backends import OPENVINO_COMPILE_LOCK
 from sfs_ros.runtime import LOG
 
 
@@ -106,15 +107,16 @@ class OpenVinoImageEncoder:
         self.path = path
         self.threads = max(1, int(threads))
         core = ov.Core()
-        compiled = core.compile_model(
-            str(path),
-            "CPU",
-            {
-                "INFERENCE_NUM_THREADS": self.threads,
-                "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_PRECISION_HINT": "f32",
-            },
-        )
+        with OPENVINO_COMPILE_LOCK:  # not beside another compilation (see its docstring)
+            compiled = core.compile_model(
+                str(path),
+                "CPU",
+                {
+                    "INFERENCE_NUM_THREADS": self.threads,
+                    "PERFORMANCE_HINT": "LATENCY",
+                    "INFERENCE_PRECISION_HINT": "f32",
+                },
+            )
         self._request = compiled.create_infer_request()
         self._output = compiled.output(0)
         LOG.info("CLIP image tower on OpenVINO (%d thread(s))", self.threads)

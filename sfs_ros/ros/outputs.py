@@ -96,11 +96,12 @@ class OutputEncoder:
             raise ValueError(f"unknown outputs {sorted(unknown)}; known: {IMAGE_OUTPUTS}")
         cls = self.msg_cls
         out = {ON_EVERY_FRAME: to_image_msg(result.label_map, "mono16", header, cls)}
+        color = None  # made once when both colour outputs are wanted
         if "semantic_color" in wanted:
             color = render.colorize(result.label_map, self.color_lut())
             out["semantic_color"] = to_image_msg(color, "rgb8", header, cls)
         if "overlay" in wanted:
-            blended = render.overlay(rgb, result.label_map, self.color_lut(), overlay_alpha)
+            blended = render.overlay(rgb, result.label_map, self.color_lut(), overlay_alpha, color)
             out["overlay"] = to_image_msg(blended, "rgb8", header, cls)
         if "instances" in wanted:
             out["instances"] = to_image_msg(result.instance_map, "mono16", header, cls)
