@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from lookup_helpers import label_id
@@ -90,6 +91,38 @@ def test_fastsam_receives_rgb(pipeline):
     inner = tensor[0, :, top : top + box.new_hw[0], left : left + box.new_hw[1]].numpy()
     assert inner[0].mean() == pytest.approx(1.0)
     assert inner[2].mean() == pytest.approx(0.0)
+
+
+@pytest.mark.models
+def test_preprocessing_gives_contiguous_tensors_with_the_reference_values(pipeline):
+    """Both preprocessors hand the network a contiguous NCHW tensor (the in-place arithmetic
+    on it is the fast path) holding exactly what the references compute: ultralytics'
+    ``float / 255`` of the letterboxed image and the processor's ``(x - mean) / std`` of the
+    resized one."""
+    import torch
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as tvf
+
+    rgb = np.random.default_rng(3).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    tensor, box = pipeline.mask_generator.preprocess(rgb)
+    assert tensor.is_contiguous() and tensor.shape == (1, 3, *box.input_hw)
+    top, left = box.pad_tl
+    inner = tensor[0, :, top : top + box.new_hw[0], left : left + box.new_hw[1]]
+    resized = cv2.resize(rgb, box.new_hw[::-1], interpolation=cv2.INTER_LINEAR)
+    expected = torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0
+    assert torch.equal(inner, expected)
+
+    segmenter = pipeline.segmenters[0]
+    pixels = segmenter.preprocess(rgb)
+    assert pixels.is_contiguous() and pixels.shape == (1, 3, *segmenter.input_hw)
+    image = tvf.resize(
+        torch.from_numpy(rgb).permute(2, 0, 1),
+        list(segmenter.input_hw),
+        interpolation=InterpolationMode.BILINEAR,
+        antialias=True,
+    )
+    expected = ((image.float() - segmenter.mean_t) / segmenter.std_t)[None]
+    assert torch.equal(pixels.float(), expected)
 
 
 @pytest.mark.models

@@ -278,7 +278,9 @@ class SegFormerSegmenter(ClosedSetSegmenter):
             image = tvf.resize(
                 image, list(self.input_hw), interpolation=InterpolationMode.BILINEAR, antialias=True
             )
-        normed = (image.float() - self.mean_t) / self.std_t
+        # Contiguous channels-first before the arithmetic (the resize returns a channels-last
+        # layout, on which these element-wise steps take ~5x longer); same values, in place.
+        normed = image.contiguous().float().sub_(self.mean_t).div_(self.std_t)
         return normed[None].to(self.device.device, dtype=self.model.dtype)
 
     def forward(self, pixels: object) -> object:
