@@ -128,11 +128,12 @@ def test_subcommands_parse_their_own_options():
     args = _parse(["clip", "ViT-B-32", "ViT-S-16", "--size", "96x64"])
     assert (args.command, args.models, args.size) == ("clip", ["ViT-B-32", "ViT-S-16"], (96, 64))
     args = _parse(["open-vocab", "ViT-B-32", "--rate", "2"])
-    assert (args.command, args.model, args.rate, args.backend) == (
+    assert (args.command, args.model, args.rate, args.backend, args.imgsz) == (
         "open-vocab",
         "ViT-B-32",
         2,
-        "torch",
+        None,  # the shipped preset's, resolved when the benchmark runs
+        None,
     )
     args = _parse(["soak", "--seconds", "30", "--set", "fastsam.imgsz=320", "--rate", "5"])
     assert (args.command, args.seconds, args.overrides, args.rate) == (
@@ -526,6 +527,11 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
         assert float(cells[2]) > 0 and float(cells[4]) > 0
     passes = int(re.search(r"CLIP passes completed while on: (\d+)", text).group(1))
     assert passes >= 1
+    # no --backend: the shipped preset's backend as it resolves on this CPU, named in the report
+    from sfs_ros.bench.inputs import shipped
+    from sfs_ros.models.backends import resolve_backend
+
+    assert f"backend {resolve_backend(shipped('backend'), 'cpu', False)[0]}," in text
 
 
 def test_gpu_check_plumbing_on_the_cpu(tmp_path, fastsam_pt, segformer_dir, capsys):

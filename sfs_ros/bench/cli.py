@@ -143,8 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vocab.add_argument("model", metavar="MODEL", help="open_clip model, e.g. ViT-B-32")
     vocab.add_argument("--rate", type=float, default=1.0, help="open_vocab.rate_hz")
-    vocab.add_argument("--imgsz", type=int, default=640, help="FastSAM imgsz")
-    vocab.add_argument("--backend", default="torch", help="backend of both networks")
+    vocab.add_argument("--imgsz", type=int, help="FastSAM imgsz (default: the shipped one)")
+    vocab.add_argument(
+        "--backend",
+        help="backend of both networks (default: what the shipped preset's backend resolves to "
+        "on this CPU)",
+    )
 
     soak = sub.add_parser(
         "soak",

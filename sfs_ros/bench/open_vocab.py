@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from sfs_ros.bench.inputs import bench_frame, config_for, resolve_models
+from sfs_ros.bench.inputs import bench_frame, config_for, resolve_models, shipped
 from sfs_ros.bench.machine import LoadMeter
 from sfs_ros.bench.report import Report, command_line, fmt, publish
 
@@ -25,8 +25,12 @@ BLOCKS = 4
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the on/off comparison; publish the report."""
+    from sfs_ros.models.backends import resolve_backend
+    from sfs_ros.open_vocab.clip import resolve_clip_backend
     from sfs_ros.pipeline import Pipeline
 
+    args.imgsz = args.imgsz or shipped("fastsam.imgsz")
+    args.backend = args.backend or resolve_backend(shipped("backend"), "cpu", False)[0]
     resolve_models(args)
     config = config_for(
         args,
@@ -61,6 +65,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"[bench] block {block + 1}/{2 * BLOCKS} open_vocab={enabled}", file=sys.stderr)
     stats = pipeline.open_vocab_stats()
     pipeline.close()
+    clip_backend = resolve_clip_backend(
+        config["open_vocab.backend"], "cpu", config["open_vocab.mode"]
+    )
     load.finish()
 
     def row(enabled: bool) -> list[str]:
@@ -81,7 +88,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         setup=[
             f"Closed-set per-frame path ({args.size[0]}×{args.size[1]} {source}, FastSAM-s "
             f"imgsz {args.imgsz}, backend {args.backend}, random weights) with the "
-            f"open-vocabulary branch on (CLIP {args.model}, random weights, crop mode, ≤ "
+            f"open-vocabulary branch on (CLIP {args.model}, random weights, "
+            f"{config['open_vocab.mode']} mode on {clip_backend}, ≤ "
             f"{args.rate} Hz on its background thread) and off, in alternating blocks of "
             f"{per_block} frames in one process. CLIP passes completed while on: {passes} "
             f"(last pass {fmt(stats['last_pass_ms'])} ms). Frames are processed back to back, "
