@@ -219,12 +219,14 @@ def fuse(
     return out.astype(np.uint16)
 
 
-def _mask_areas(flat: np.ndarray) -> np.ndarray:
-    """Pixel count of every row of a bool ``(N, h*w)`` array.
+def mask_areas(flat: np.ndarray) -> np.ndarray:
+    """Pixel count (int64) of every row of a bool ``(N, h*w)`` array.
 
     ``np.count_nonzero(axis=1)`` converts and sums bytes (~12 ms for 300 masks of 480x270);
     counting the set bits of 8-byte words is ~3x faster when the rows allow a uint64 view.
     """
+    if flat.dtype != np.bool_:
+        raise ValueError(f"mask_areas counts bool masks, got {flat.dtype}")
     if hasattr(np, "bitwise_count") and flat.flags.c_contiguous and flat.shape[1] % 8 == 0:
         # A bool byte is 0 or 1, so the bits set in each 8-byte word count its True bytes.
         return np.bitwise_count(flat.view(np.uint64)).sum(axis=1, dtype=np.int64)
@@ -307,7 +309,7 @@ def paint(
     if flat.dtype != np.bool_:
         flat = flat != 0
     if areas is None:
-        areas = _mask_areas(flat)
+        areas = mask_areas(flat)
     areas = np.asarray(areas, dtype=np.int64)
     if areas.shape != (n,):
         raise ValueError(f"areas must have shape ({n},), got {areas.shape}")

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from sfs_ros.errors import ConfigError
+from sfs_ros.fusion import mask_areas
 from sfs_ros.models.networks import ExportedTensors, Network, TorchFastSAM
 from sfs_ros.params import FastSAMConfig
 from sfs_ros.runtime import LOG, DeviceChoice
@@ -33,6 +34,13 @@ from sfs_ros.runtime import LOG, DeviceChoice
 MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
 BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapped to it
 FULL_BOX_IOU = 0.9  # FastSAM: boxes with IoU > 0.9 against the whole image become the full box
+
+
+def _flat(masks: np.ndarray) -> np.ndarray:
+    """``(N, h, w)`` masks as ``(N, h * w)``. The flat size is spelled out: numpy cannot infer
+    ``-1`` from size 0, and a frame without masks must pass every stage."""
+    flat = masks.reshape(len(masks), int(np.prod(masks.shape[1:])))
+    return flat if flat.dtype == np.bool_ else flat != 0
 
 
 @dataclass
@@ -55,10 +63,7 @@ class MaskSet:
 
     def __post_init__(self) -> None:
         if self.areas is None:
-            # reshape(n, -1) is refused for n == 0 (numpy cannot infer -1 from size 0), so the
-            # flat size is spelled out: a frame without masks must pass every stage.
-            flat = self.masks.reshape(len(self.masks), int(np.prod(self.masks.shape[1:])))
-            self.areas = np.count_nonzero(flat, axis=1).astype(np.int64, copy=False)
+            self.areas = mask_areas(_flat(self.masks))
         elif self.areas.shape != (len(self.masks),):
             raise ValueError(f"areas {self.areas.shape} do not match {len(self.masks)} masks")
 
@@ -229,18 +234,21 @@ class FastSAMMaskGenerator:
                 masks = ops.process_mask_native(proto, coeffs, boxes, image_hw).bool()
             else:
                 masks = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
-            areas = torch.count_nonzero(masks.flatten(1), 1)
+            masks = masks.cpu().numpy()
+            areas = mask_areas(_flat(masks))
             keep = areas > 0  # ultralytics drops masks left without pixels
-            if not bool(keep.all()):
-                masks, boxes, scores, areas = masks[keep], boxes[keep], scores[keep], areas[keep]
+            if not keep.all():
+                masks, areas = masks[keep], areas[keep]
+                kept = torch.from_numpy(keep).to(boxes.device)
+                boxes, scores = boxes[kept], scores[kept]
             if scores.shape[0] == 0:
                 return MaskSet.empty(image_hw, work_hw)
             return MaskSet(
-                masks.cpu().numpy(),
+                masks,
                 _full_box_rule(boxes, image_hw).cpu().numpy().astype(np.float32),
                 scores.cpu().numpy().astype(np.float32),
                 image_hw,
-                areas.cpu().numpy().astype(np.int64, copy=False),
+                areas,
             )
 
     def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
