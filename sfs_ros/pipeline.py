@@ -105,7 +105,6 @@ class _Stopwatch:
         self._last = now
 
 
-
 class Pipeline:
     """Semantic-Fast-SAM on one RGB frame at a time (thread-safe for one caller at a time).
 

@@ -36,13 +36,6 @@ BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapp
 FULL_BOX_IOU = 0.9  # FastSAM: boxes with IoU > 0.9 against the whole image become the full box
 
 
-def _flat(masks: np.ndarray) -> np.ndarray:
-    """``(N, h, w)`` masks as ``(N, h * w)``. The flat size is spelled out: numpy cannot infer
-    ``-1`` from size 0, and a frame without masks must pass every stage."""
-    flat = masks.reshape(len(masks), int(np.prod(masks.shape[1:])))
-    return flat if flat.dtype == np.bool_ else flat != 0
-
-
 @dataclass
 class MaskSet:
     """Class-agnostic masks of one frame.
@@ -63,7 +56,7 @@ class MaskSet:
 
     def __post_init__(self) -> None:
         if self.areas is None:
-            self.areas = mask_areas(_flat(self.masks))
+            self.areas = mask_areas(self.masks)
         elif self.areas.shape != (len(self.masks),):
             raise ValueError(f"areas {self.areas.shape} do not match {len(self.masks)} masks")
 
@@ -202,7 +195,7 @@ class FastSAMMaskGenerator:
         if not padded.flags.writeable:  # e.g. a zero-copy view of a ROS message buffer
             padded = padded.copy()
         # Channels-first and contiguous before the arithmetic: on the permuted (channels-last)
-        # view the element-wise steps take ~4x longer, and an exported network copies it anyway.
+        # view the element-wise steps are much slower, and an exported network copies it anyway.
         tensor = torch.from_numpy(padded).to(self.device.device).permute(2, 0, 1).contiguous()
         tensor = tensor.half() if self.device.half else tensor.float()
         return tensor.div_(255.0)[None], box
@@ -235,7 +228,7 @@ class FastSAMMaskGenerator:
             else:
                 masks = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
             masks = masks.cpu().numpy()
-            areas = mask_areas(_flat(masks))
+            areas = mask_areas(masks)
             keep = areas > 0  # ultralytics drops masks left without pixels
             if not keep.all():
                 masks, areas = masks[keep], areas[keep]
