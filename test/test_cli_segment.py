@@ -135,3 +135,29 @@ def test_overlapped_frames_write_the_same_outputs_as_sequential_ones(tmp_path, t
     assert frames[0] == frames[1]
     legends = [json.loads((outs[o] / "legend.json").read_text()) for o in outs]
     assert legends[0] == legends[1]
+
+
+def test_an_earlier_run_is_never_overwritten_without_overwrite(tmp_path, test_params_file):
+    """A second run into a folder with an earlier run's results is refused (exit 2, before any
+    model loads, the files untouched); --overwrite replaces them with a warning. Files of
+    another program in the folder do not count."""
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.full((48, 64, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    base = [str(image), "-o", str(out), "--config", str(test_params_file), "--no-progress"]
+    assert _run(base).returncode == 0  # only foreign files: accepted
+    label = out / "a_label.png"
+    before = label.read_bytes()
+    (out / "timings.json").write_text("[]")  # marks the earlier run: must survive a refusal
+    proc = _run(base)
+    assert proc.returncode == 2
+    assert f"output folder '{out}' already holds" in proc.stderr and "--overwrite" in proc.stderr
+    assert "loaded" not in proc.stderr  # refused before the models load
+    assert (out / "timings.json").read_text() == "[]" and label.read_bytes() == before
+    proc = _run([*base, "--overwrite"])
+    assert proc.returncode == 0, proc.stderr
+    assert "--overwrite: files of the same names" in proc.stderr
+    assert [t["frame"] for t in json.loads((out / "timings.json").read_text())] == ["a"]
+    assert (out / "notes.txt").read_text() == "mine"

@@ -58,7 +58,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--video-stride", type=int, default=1, help="use every N-th video frame")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an output folder that holds an earlier run's results (replacing the "
+        "files of the same names); without it such a folder is refused",
+    )
     return parser
+
+
+OUTPUT_PATTERNS = ("legend.json", "timings.json", "*_label.png", "*_color.png", "*_overlay.png")
+"""The files an sfs-segment run writes into its output folder."""
+
+
+def check_earlier_run(out_dir: Path, overwrite: bool) -> None:
+    """Refuse an output folder holding an earlier run's results (:data:`OUTPUT_PATTERNS`)
+    unless ``overwrite``, which is then announced with a warning.
+
+    Raises:
+        OutputWriteError: the folder holds results and ``overwrite`` is false.
+    """
+    earlier = sorted({path for pattern in OUTPUT_PATTERNS for path in out_dir.glob(pattern)})
+    if earlier and not overwrite:
+        raise OutputWriteError(
+            f"output folder '{out_dir}' already holds {len(earlier)} result file(s) of an "
+            f"earlier run (e.g. {earlier[0].name}); choose another folder, or pass --overwrite "
+            "to replace them"
+        )
+    if earlier:
+        LOG.warning(
+            "--overwrite: files of the same names among the %d earlier result file(s) in %s "
+            "are replaced; the others stay",
+            len(earlier),
+            out_dir,
+        )
 
 
 def write_frame_outputs(
@@ -167,6 +200,7 @@ def segment_files(argv: list[str] | None = None) -> int:
         config = load_model_config(args)
         items = assign_stems(expand_inputs(args.inputs))
         out_dir = ensure_writable_dir(args.output)
+        check_earlier_run(out_dir, args.overwrite)
     except (ConfigError, InputError, OutputWriteError) as exc:
         _error(str(exc))
         return 2
