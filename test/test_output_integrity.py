@@ -133,7 +133,9 @@ def batch(tmp_path_factory, test_params_file):
     outside.write_bytes(b"not yours")
     (out / "zz_last_label.png").symlink_to(outside)
     args = [str(inp / "a"), str(inp / "b"), str(inp), "-o", str(out)]
-    args += ["--config", str(test_params_file), "--no-progress"]
+    # --overwrite: the planted link has an output's name, which alone refuses the folder
+    # (test_cli_segment.py); here the write over it must replace the link, not follow it
+    args += ["--config", str(test_params_file), "--no-progress", "--overwrite"]
     proc = _cli("sfs_ros.cli", ["segment", *args])
     return proc, out, outside
 
