@@ -552,13 +552,18 @@ def test_short_soak_keeps_threads_constant_and_memory_bounded(rig):
     threads = {s["Threads"] for s in samples[5:]}
     third = len(warm) // 3
     # A sample may land while a frame holds a transient buffer (two frame threads: seen
-    # swinging by ~85 MB between samples), which only adds to the memory kept. So compare
-    # the least memory of the first and last thirds: a leak raises it, transients do not.
-    base_growth_mb = min(warm[-third:]) - min(warm[:third])
+    # swinging by ~85 MB between samples), which only adds to the memory kept, so each third
+    # is represented by its least memory. glibc may also map one more 64 MB malloc arena for
+    # a thread once, a single step (seen once in five full runs: 1294 -> 1358 MB, while 2400
+    # frames in one process stay flat). A leak raises the floor in both halves of the run,
+    # a one-time step in one of them only.
+    floors = [min(warm[:third]), min(warm[third:-third]), min(warm[-third:])]
+    first_half, second_half = floors[1] - floors[0], floors[2] - floors[1]
     print(f"\nshort soak: threads {sorted(threads)}, RSS {min(warm):.0f}-{max(warm):.0f} MB, "
-          f"least {min(warm[:third]):.0f} -> {min(warm[-third:]):.0f} MB")  # fmt: skip
+          f"least per third {' -> '.join(f'{f:.0f}' for f in floors)} MB")  # fmt: skip
     assert len(threads) == 1, samples
-    assert base_growth_mb < 32, samples
+    assert not (first_half > 16 and second_half > 16), samples  # steady growth: a leak
+    assert floors[2] - floors[0] < 96, samples  # at most one arena step and noise
 
 
 # ------------------------------------------------------------------------------ 5. shutdown
