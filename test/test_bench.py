@@ -503,10 +503,13 @@ def test_closed_set_bench_times_both_heads_and_they_agree(tmp_path, segformer_di
 
 
 def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir, tiny_clip_name):
+    """Runs off, on per --masks-per-pass value, off again; each row with its frames, rates,
+    CLIP passes and the labelled share; the last pass's mask count respects the budget."""
     out = tmp_path / "BENCH.md"
     argv = [
         "open-vocab", tiny_clip_name,
         "--rate", "50",
+        "--masks-per-pass", "1", "1000",
         "--size", "96x64",
         "--imgsz", "64",
         "--frames", "8",
@@ -520,13 +523,19 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
     assert text.count("\n## ") == 1
     assert f"`sfs-bench open-vocab {tiny_clip_name}" in text
     rows = [line for line in text.splitlines() if line.startswith(("| on ", "| off "))]
-    assert [row.split("|")[1].strip() for row in rows] == ["off", "on"]
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[1] == "8"  # frames per mode
-        assert float(cells[2]) > 0 and float(cells[4]) > 0
-    passes = int(re.search(r"CLIP passes completed while on: (\d+)", text).group(1))
-    assert passes >= 1
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    runs = [(c[0], c[1]) for c in cells]
+    assert runs == [("off", "–"), ("on", "1"), ("on", "1000"), ("off", "–")]
+    for c in cells:
+        assert c[2] == "8"  # frames per run
+        assert float(c[3]) > 0 and float(c[5]) > 0
+    for c in cells[1:3]:
+        assert int(c[6]) >= 1  # the pass each 'on' run started is waited for and counted
+        assert re.fullmatch(r"\d+%", c[7])
+    masks = int(re.search(r"random weights, (\d+) masks per frame", text).group(1))
+    assert masks > 1
+    # the last run with the branch on had room for every mask
+    assert f"ms over {masks} masks)" in text
     # no --backend: the shipped preset's backend as it resolves on this CPU, named in the report
     from sfs_ros.bench.inputs import shipped
     from sfs_ros.models.backends import resolve_backend

@@ -21,7 +21,7 @@ from sfs_ros import fusion
 from sfs_ros.labels import SOURCE_OPEN_VOCAB, LabelRegistry
 from sfs_ros.open_vocab import OpenVocabBranch, TrackStore
 from sfs_ros.open_vocab.captioner import extract_nouns
-from sfs_ros.open_vocab.tracks import box_iou, mask_iou
+from sfs_ros.open_vocab.tracks import TrackLabel, box_iou, mask_iou
 from sfs_ros.params import OpenVocabConfig, SfsConfig
 from sfs_ros.vocabularies import get_vocabulary
 
@@ -258,6 +258,84 @@ def test_labels_expire_after_max_age_s():
     assert branch.stats()["label_age_s"] == pytest.approx(1.9)
     clock.t += 0.2  # 2.1 s after the snapshot CLIP saw
     assert branch.frame(rgb, masks, boxes, np.zeros(1, np.int64)).labels.tolist() == [0]
+
+
+class RecordingScorer(FakeScorer):
+    """Scores every mask 0.9 for 'kite' and records the boxes (x0 ids the masks) of each pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.passes: list[list[int]] = []
+
+    def score(self, rgb, masks, boxes, names):
+        self.passes.append([int(b[0]) for b in boxes])
+        out = np.full((len(masks), len(names)), 0.1, np.float32)
+        out[:, [n.lower() for n in names].index("kite")] = 0.9
+        return out
+
+
+def test_a_budgeted_pass_scores_new_tracks_first_then_the_oldest_labels():
+    """``max_masks_per_pass`` 2 over 5 static masks: passes take the unlabelled tracks in mask
+    order, then the oldest labels; the coverage counters follow; the budget is live."""
+    clock = FakeClock()
+    scorer = RecordingScorer()
+    branch = OpenVocabBranch(
+        scorer,
+        registry(),
+        settings(vocabulary=["kite"], threshold=0.5, max_masks_per_pass=2, max_age_s=100.0),
+        clock=clock,
+    )
+    rgb = np.zeros((H, W, 3), np.uint8)
+    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 15, 30, 45, 60)])
+    closed = np.zeros(5, np.int64)
+
+    def frame() -> list[int]:
+        out = branch.frame(rgb, masks, boxes, closed)
+        assert branch.worker.wait_idle(5.0)
+        clock.t += 1.0  # rate_hz 1: every frame's offer is accepted
+        return (~np.isnan(out.scores)).astype(int).tolist()
+
+    assert frame() == [0, 0, 0, 0, 0]
+    assert frame() == [1, 1, 0, 0, 0]
+    assert frame() == [1, 1, 1, 1, 0]
+    assert frame() == [1, 1, 1, 1, 1]
+    frame()
+    # (a snapshot keeps its masks in frame order; ties in age go by frame order too)
+    assert scorer.passes == [[0, 15], [30, 45], [0, 60], [15, 30], [0, 45]]
+    assert branch.stats()["last_pass_masks"] == 2
+    assert branch.stats()["labelled_share"] == 1.0
+    coverage = branch.tracks.coverage
+    assert (coverage.masks, coverage.labelled) == (25, 2 + 4 + 5 + 5)
+    branch.apply(replace(branch.settings, max_masks_per_pass=10))  # live
+    frame()
+    assert scorer.passes[-1] == [0, 15, 30, 45, 60]
+    branch.close()
+
+
+def test_refresh_order_puts_expired_labels_with_the_unlabelled_tracks():
+    clock = FakeClock()
+    store = TrackStore(max_age_s=5.0, clock=clock)
+    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 15, 30, 45)])
+    ids = store.update(masks, boxes)
+    label = TrackLabel(1, 0.9, np.zeros(1, np.float32), (), stamp=clock.t)
+    store.set_labels(ids, [label, None, replace(label, stamp=clock.t - 4.0), None])
+    clock.t += 0.5
+    order = store.refresh_order(ids)
+    assert order.tolist() == [1, 3, 2, 0]  # unlabelled (mask order), then 4.5 s old, 0.5 s old
+    clock.t += 1.0  # the 4 s label is now 5.5 s old: expired, as good as none
+    assert store.refresh_order(ids).tolist() == [1, 2, 3, 0]
+
+
+def test_the_every_frame_schedule_scores_every_mask_whatever_the_budget():
+    scorer = RecordingScorer()
+    branch = OpenVocabBranch(
+        scorer,
+        registry(),
+        settings(every_frame=True, vocabulary=["kite"], max_masks_per_pass=1),
+    )
+    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 15, 30)])
+    branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(3, np.int64))
+    assert scorer.passes == [[0, 15, 30]]
 
 
 # ------------------------------------------------------------------------------ fusion rules

@@ -7,7 +7,8 @@ Subcommands (one module each, imported only when chosen):
   timings of the node's frame path vs its floor and the peer pipeline;
 * ``clip MODEL ...``: one CLIP pass, crop vs dense;
 * ``closed-set``: the SegFormer pass, transformers' decode head vs folded, per precision;
-* ``open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off;
+* ``open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off, and the share
+  of masks with a fresh CLIP label per ``open_vocab.max_masks_per_pass``;
 * ``soak``: the shipped preset for many frames (memory growth, latency drift, accounting);
 * ``gpu`` (also ``--gpu``): the GPU check.
 
@@ -137,12 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     vocab = sub.add_parser(
         "open-vocab",
         parents=[common],
-        help="closed-set frame rate with the CLIP branch on vs off",
-        description="Closed-set frame rate with the open-vocabulary branch on vs off, in one "
+        help="closed-set frame rate and label coverage with the CLIP branch on vs off",
+        description="Closed-set frame rate with the open-vocabulary branch on vs off, and the "
+        "share of masks holding a fresh CLIP label, per open_vocab.max_masks_per_pass, in one "
         "process, with this open_clip model (random weights).",
     )
     vocab.add_argument("model", metavar="MODEL", help="open_clip model, e.g. ViT-B-32")
     vocab.add_argument("--rate", type=float, default=1.0, help="open_vocab.rate_hz")
+    vocab.add_argument(
+        "--masks-per-pass",
+        type=int,
+        nargs="+",
+        help="open_vocab.max_masks_per_pass values, one 'on' run each (default: the shipped one)",
+    )
+    vocab.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="length of each run (ignored with --frames: that many frames per run)",
+    )
     vocab.add_argument("--imgsz", type=int, help="FastSAM imgsz (default: the shipped one)")
     vocab.add_argument(
         "--backend",

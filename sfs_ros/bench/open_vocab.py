@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""``sfs-bench open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off.
+"""``sfs-bench open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off, and
+how many masks carry a fresh CLIP label, per ``open_vocab.max_masks_per_pass``.
 
-One pipeline (random weights), one process: blocks of frames alternate between the branch
-enabled (its background worker labelling snapshots at ``open_vocab.rate_hz``) and disabled
-(``open_vocab.enabled`` set live, after the running CLIP pass has finished). Reported: the
-per-frame ``total`` p50 / p90 / fps of each mode and the CLIP passes completed while enabled.
+One pipeline (random weights), one process, one run per configuration in this order: off, each
+``--masks-per-pass`` value (on), off again. A run lasts ``--seconds`` (or ``--frames`` frames)
+of back-to-back frames. Between runs the branch is switched off (which forgets its tracks, after
+the running CLIP pass has finished), so every "on" run starts without labels, as a node does.
+Reported per run: the per-frame ``total`` p50 / p90 / fps, the CLIP passes it completed, and
+the share of the masks of its second half (steady state) that held a fresh CLIP label.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,8 +23,43 @@ from sfs_ros.bench.inputs import bench_frame, config_for, resolve_models, shippe
 from sfs_ros.bench.machine import LoadMeter
 from sfs_ros.bench.report import Report, command_line, fmt, publish
 
-BLOCKS = 4
-"""On blocks and off blocks, each."""
+
+@dataclass
+class RunResult:
+    """One run: frame totals (ms), its wall time, CLIP passes, steady-state label coverage."""
+
+    totals: list[float] = field(default_factory=list)
+    span_s: float = 0.0
+    passes: int = 0
+    masks: int = 0
+    labelled: int = 0
+
+
+def timed_run(pipeline, rgb: np.ndarray, *, frames: int | None, seconds: float) -> RunResult:
+    """Frames back to back for ``frames`` frames (or ``seconds``); coverage over the second
+    half of them."""
+    result = RunResult()
+    branch = pipeline.open_vocab
+    coverage = branch.tracks.coverage
+    passes_before = pipeline.open_vocab_stats()["passes"]
+    half_mark: tuple[int, int] | None = None
+    start = time.perf_counter()
+    while True:
+        elapsed = time.perf_counter() - start
+        done = len(result.totals)
+        finished = done >= frames if frames else elapsed >= seconds
+        halfway = done >= frames / 2 if frames else elapsed >= seconds / 2
+        if halfway and half_mark is None:
+            half_mark = (coverage.masks, coverage.labelled)
+        if finished:
+            break
+        result.totals.append(pipeline.process(rgb).timings["total"])
+    result.span_s = time.perf_counter() - start
+    branch.worker.wait_idle(600.0)  # the pass this run started counts for it
+    result.passes = pipeline.open_vocab_stats()["passes"] - passes_before
+    result.masks = coverage.masks - half_mark[0]
+    result.labelled = coverage.labelled - half_mark[1]
+    return result
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -31,6 +70,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
     args.imgsz = args.imgsz or shipped("fastsam.imgsz")
     args.backend = args.backend or resolve_backend(shipped("backend"), "cpu", False)[0]
+    budgets = args.masks_per_pass or [shipped("open_vocab.max_masks_per_pass")]
     resolve_models(args)
     config = config_for(
         args,
@@ -44,60 +84,72 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         },
     )
     pipeline = Pipeline.from_config(config)
+    branch = pipeline.open_vocab
     rgb, source = bench_frame(*args.size)
-    per_block = max(2, (args.frames or 12) // BLOCKS)
     load = LoadMeter.begin()
-    # First pass encodes the vocabulary text: let it finish so both modes see steady state.
+    # First pass encodes the vocabulary text: let it finish so every run sees steady state.
     pipeline.process(rgb)
-    pipeline.open_vocab.worker.wait_idle(600.0)
-    passes_before = pipeline.open_vocab_stats()["passes"]
-    totals: dict[bool, list[float]] = {True: [], False: []}
-    spans: dict[bool, float] = {True: 0.0, False: 0.0}
-    for block in range(2 * BLOCKS):
-        enabled = block % 2 == 0
-        pipeline.update("open_vocab.enabled", enabled)
-        if not enabled:  # a pass still running would compete with the "off" frames
-            pipeline.open_vocab.worker.wait_idle(600.0)
-        start = time.perf_counter()
-        for _ in range(per_block):
-            totals[enabled].append(pipeline.process(rgb).timings["total"])
-        spans[enabled] += time.perf_counter() - start
-        print(f"[bench] block {block + 1}/{2 * BLOCKS} open_vocab={enabled}", file=sys.stderr)
+    branch.worker.wait_idle(600.0)
+    plan: list[int | None] = [None, *budgets, None]  # None: branch off
+    results: list[RunResult] = []
+    for number, budget in enumerate(plan, 1):
+        pipeline.update("open_vocab.enabled", False)  # forgets the tracks
+        if budget is not None:
+            pipeline.update("open_vocab.max_masks_per_pass", budget)
+            pipeline.update("open_vocab.enabled", True)
+        results.append(timed_run(pipeline, rgb, frames=args.frames, seconds=args.seconds))
+        label = "off" if budget is None else f"on, {budget} masks per pass"
+        print(f"[bench] run {number}/{len(plan)} open vocab {label}", file=sys.stderr)
     stats = pipeline.open_vocab_stats()
+    masks_per_frame = branch.tracks.coverage.last_masks
     pipeline.close()
     clip_backend = resolve_clip_backend(
         config["open_vocab.backend"], "cpu", config["open_vocab.mode"]
     )
     load.finish()
 
-    def row(enabled: bool) -> list[str]:
-        ms = totals[enabled]
+    def row(budget: int | None, result: RunResult) -> list[str]:
+        ms = result.totals
+        share = result.labelled / result.masks if result.masks else None
         return [
-            "on" if enabled else "off",
+            "off" if budget is None else "on",
+            "–" if budget is None else str(budget),
             str(len(ms)),
             fmt(float(np.percentile(ms, 50))),
             fmt(float(np.percentile(ms, 90))),
-            fmt(len(ms) / spans[enabled], 2),
+            fmt(len(ms) / result.span_s, 2),
+            "–" if budget is None else str(result.passes),
+            "–" if share is None else f"{100 * share:.0f}%",
         ]
 
-    passes = stats["passes"] - passes_before
+    length = f"{args.frames} frames" if args.frames else f"{args.seconds:g} s"
     report = Report(
         title="open vocabulary on vs off",
         command=command_line(argv),
         load=load,
         setup=[
             f"Closed-set per-frame path ({args.size[0]}×{args.size[1]} {source}, FastSAM-s "
-            f"imgsz {args.imgsz}, backend {args.backend}, random weights) with the "
-            f"open-vocabulary branch on (CLIP {args.model}, random weights, "
-            f"{config['open_vocab.mode']} mode on {clip_backend}, ≤ "
-            f"{args.rate} Hz on its background thread) and off, in alternating blocks of "
-            f"{per_block} frames in one process. CLIP passes completed while on: {passes} "
-            f"(last pass {fmt(stats['last_pass_ms'])} ms). Frames are processed back to back, "
-            "so 'fps' is the per-frame path's own rate on this CPU, which the CLIP thread "
-            "shares.",
+            f"imgsz {args.imgsz}, backend {args.backend}, random weights, {masks_per_frame} "
+            f"masks per frame) with the open-vocabulary branch on (CLIP {args.model}, random "
+            f"weights, {config['open_vocab.mode']} mode on {clip_backend}, ≤ {args.rate} Hz on "
+            f"its background thread, labels kept {config['open_vocab.max_age_s']:g} s) and off. "
+            f"One run of {length} per row, in table order, in one process; each 'on' run "
+            "starts without labels. Frames are processed back to back, so 'fps' is the "
+            "per-frame path's own rate on this CPU, which the CLIP thread shares. 'labelled' = "
+            "share of the masks of the run's second half that held a fresh CLIP label "
+            f"(last pass: {fmt(stats['last_pass_ms'])} ms over {stats['last_pass_masks']} masks).",
         ],
-        headers=["open vocab", "frames", "total p50 ms", "total p90 ms", "fps"],
-        rows=[row(False), row(True)],
+        headers=[
+            "open vocab",
+            "masks per pass",
+            "frames",
+            "total p50 ms",
+            "total p90 ms",
+            "fps",
+            "CLIP passes",
+            "labelled",
+        ],
+        rows=[row(budget, result) for budget, result in zip(plan, results, strict=True)],
     )
     publish(report, args.append)
     return 0

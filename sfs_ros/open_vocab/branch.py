@@ -2,18 +2,20 @@
 
 Per frame (:meth:`OpenVocabBranch.frame`, called by :meth:`sfs_ros.pipeline.Pipeline.process`):
 the frame's masks are associated with the mask tracks, the newest frame is offered to the
-background worker (accepted at most ``rate_hz`` times a second, never waited on), and the fresh
+background worker (accepted at most ``rate_hz`` times a second, never waited on; at most
+``max_masks_per_pass`` of its masks, tracks without a fresh label first, then the oldest labels,
+so that on a slow CPU a pass over many masks does not outlast the labels it makes), and the fresh
 labels of the matched tracks come back as :class:`~sfs_ros.fusion.OpenVocabScores` for
 :func:`sfs_ros.fusion.fuse`. In sync mode (``sfs-segment``) the CLIP pass runs inline on every
-frame instead (``open_vocab.schedule``, set by those tools through
+frame instead, over every mask (``open_vocab.schedule``, set by those tools through
 :meth:`sfs_ros.params.SfsConfig.offline`).
 
 One CLIP pass (:meth:`OpenVocabBranch.label_snapshot`): candidate names = the closed-set names
-of the registry + ``open_vocab.vocabulary`` (+ caption nouns when a captioner is on); all masks
-are scored against the cached text embeddings with one image-encoder call (``open_vocab.mode``:
-a batch of masked crops, or one whole-image forward pooled per mask); each mask keeps its top-K
-names; the best name is registered in the legend (``registry.add``, append-only) when it clears
-``threshold``; labels are stored per track.
+of the registry + ``open_vocab.vocabulary`` (+ caption nouns when a captioner is on); the
+snapshot's masks are scored against the cached text embeddings with one image-encoder call
+(``open_vocab.mode``: a batch of masked crops, or one whole-image forward pooled per mask); each
+mask keeps its top-K names; the best name is registered in the legend (``registry.add``,
+append-only) when it clears ``threshold``; labels are stored per track.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class OpenVocabBranch:
         self._lock = threading.Lock()
         self._legend_full_warned = False
         self._legend_full_drops = 0
+        self._last_pass_masks: int | None = None
         closed = [e for e in registry.entries() if e.source == SOURCE_CLOSED_SET]
         self._closed_names = [e.name for e in closed]
         self._closed_ids = np.array([e.id for e in closed], np.int64)
@@ -128,7 +131,8 @@ class OpenVocabBranch:
 
     def apply(self, settings: OpenVocabConfig) -> None:
         """Take a changed ``open_vocab`` section: ``enabled`` (off forgets the tracks),
-        ``vocabulary``, ``rate_hz``, ``top_k``, ``threshold`` (the live parameters) and the
+        ``vocabulary``, ``rate_hz``, ``max_masks_per_pass``, ``top_k``, ``threshold`` (the live
+        parameters) and the
         track settings ``max_age_s``, ``max_missed_frames``, ``match_iou`` (read at start by
         the node; the core takes them too). Models, mode, templates, captioner and schedule
         are fixed at load."""
@@ -168,16 +172,25 @@ class OpenVocabBranch:
         closed_labels: np.ndarray,
     ) -> OpenVocabScores:
         """Track this frame's masks, hand a snapshot to CLIP (inline with the ``every_frame``
-        schedule), and return the open-vocabulary scores of its masks for
-        :func:`sfs_ros.fusion.fuse`."""
+        schedule, with every mask; else at most ``max_masks_per_pass`` of them), and return the
+        open-vocabulary scores of its masks for :func:`sfs_ros.fusion.fuse`."""
         track_ids = self.tracks.update(masks, boxes)
         if self.settings.schedule == SCHEDULE_EVERY_FRAME:
             self.label_snapshot(Snapshot(rgb, masks, boxes, track_ids, self.clock()))
         elif len(track_ids):
-            self.worker.offer(
-                lambda: Snapshot(rgb.copy(), masks.copy(), boxes.copy(), track_ids, self.clock())
-            )
+            self.worker.offer(lambda: self._snapshot(rgb, masks, boxes, track_ids))
         return self.tracks.scores(track_ids, closed_labels)
+
+    def _snapshot(
+        self, rgb: np.ndarray, masks: np.ndarray, boxes: np.ndarray, track_ids: np.ndarray
+    ) -> Snapshot:
+        """A copy of this frame for the worker, with at most ``max_masks_per_pass`` masks:
+        the tracks :meth:`TrackStore.refresh_order` puts first."""
+        budget = self.settings.max_masks_per_pass
+        if len(track_ids) <= budget:
+            return Snapshot(rgb.copy(), masks.copy(), boxes.copy(), track_ids, self.clock())
+        chosen = np.sort(self.tracks.refresh_order(track_ids)[:budget])
+        return Snapshot(rgb.copy(), masks[chosen], boxes[chosen], track_ids[chosen], self.clock())
 
     # ------------------------------------------------------------------------ one CLIP pass
     def label_snapshot(self, snap: Snapshot) -> None:
@@ -186,6 +199,7 @@ class OpenVocabBranch:
         names = self.candidate_names()
         scores = np.asarray(self.scorer.score(snap.rgb, snap.masks, snap.boxes, names))
         n = len(snap.track_ids)
+        self._last_pass_masks = n
         if scores.shape != (n, len(names)):
             raise ValueError(f"scorer returned {scores.shape}, expected {(n, len(names))}")
         k = min(settings.top_k, len(names))
@@ -238,7 +252,8 @@ class OpenVocabBranch:
 
     # ------------------------------------------------------------------------ diagnostics
     def stats(self) -> dict[str, Any]:
-        """passes, errors, last pass ms, label age (s), tracks, scorer counters."""
+        """passes, errors, last pass ms and masks, label age (s), share of the latest frame's
+        masks with a fresh label, tracks, scorer counters."""
         w = self.worker.stats()
         out: dict[str, Any] = {
             "enabled": self.enabled,
@@ -249,6 +264,8 @@ class OpenVocabBranch:
             "offered": w.offered,
             "accepted": w.accepted,
             "label_age_s": self.tracks.newest_label_age(),
+            "labelled_share": self.tracks.coverage.last_share,
+            "last_pass_masks": self._last_pass_masks,
             "tracks": len(self.tracks),
             "legend_full_drops": self._legend_full_drops,
             "candidates": len(self.candidate_names()),

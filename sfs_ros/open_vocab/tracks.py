@@ -7,7 +7,9 @@ moving object), unmatched masks start new tracks, unmatched tracks count a misse
 dropped after ``max_missed`` misses. The background worker writes its labels per track id
 (:meth:`TrackStore.set_labels`); :meth:`TrackStore.scores` turns the labels of the current
 masks' tracks into :class:`~sfs_ros.fusion.OpenVocabScores`, ignoring labels older than
-``max_age_s``.
+``max_age_s``, and counts how many masks had one (:attr:`TrackStore.coverage`). When a CLIP pass
+may score only some masks, :meth:`TrackStore.refresh_order` says which first: tracks without a
+fresh label, then the oldest labels.
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ from sfs_ros.fusion import OpenVocabScores
 
 # Masks are compared at 1/_SUB of the working resolution in each direction (IoU is robust to it).
 _SUB = 2
+
+
+@dataclass
+class LabelCoverage:
+    """How many masks :meth:`TrackStore.scores` was asked about and how many had a fresh label
+    (since the store was made; ``last_*``: the latest frame)."""
+
+    masks: int = 0
+    labelled: int = 0
+    last_masks: int = 0
+    last_labelled: int = 0
+
+    @property
+    def last_share(self) -> float | None:
+        """Share of the latest frame's masks with a fresh label (None: no masks)."""
+        return self.last_labelled / self.last_masks if self.last_masks else None
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class TrackStore:
         self._boxes = np.zeros((0, 4), np.float32)
         self._missed = np.zeros(0, np.int64)
         self._labels: dict[int, TrackLabel] = {}
+        self.coverage = LabelCoverage()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -174,7 +193,28 @@ class TrackStore:
                 c = int(closed_labels[i])
                 if 0 < c < len(entry.closed_scores):
                     closed[i] = entry.closed_scores[c]
+            labelled = int(np.count_nonzero(~np.isnan(scores)))
+            self.coverage.masks += n
+            self.coverage.labelled += labelled
+            self.coverage.last_masks = n
+            self.coverage.last_labelled = labelled
         return OpenVocabScores(labels, scores, closed)
+
+    def refresh_order(self, track_ids: np.ndarray) -> np.ndarray:
+        """Indices into ``track_ids`` in the order a CLIP pass should score them: tracks
+        without a fresh label first (in the given order), then labelled ones, oldest first."""
+        track_ids = np.asarray(track_ids, np.int64)
+        now = self.clock()
+        with self._lock:
+            stamps = [self._labels.get(tid) for tid in track_ids.tolist()]
+        age = np.array(
+            [
+                np.inf if e is None or now - e.stamp > self.max_age_s else now - e.stamp
+                for e in stamps
+            ],
+            np.float64,
+        )
+        return np.argsort(-age, kind="stable")
 
     # ------------------------------------------------------------------------ from the worker
     def set_labels(self, track_ids: np.ndarray, labels: list[TrackLabel | None]) -> int:
