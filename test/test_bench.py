@@ -509,7 +509,7 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
     argv = [
         "open-vocab", tiny_clip_name,
         "--rate", "50",
-        "--masks-per-pass", "1", "1000",
+        "--pass-budgets", "0.01", "1000",
         "--size", "96x64",
         "--imgsz", "64",
         "--frames", "8",
@@ -525,16 +525,17 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
     rows = [line for line in text.splitlines() if line.startswith(("| on ", "| off "))]
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
     runs = [(c[0], c[1]) for c in cells]
-    assert runs == [("off", "–"), ("on", "1"), ("on", "1000"), ("off", "–")]
+    assert runs == [("off", "–"), ("on", "0.01"), ("on", "1000"), ("off", "–")]
     for c in cells:
         assert c[2] == "8"  # frames per run
         assert float(c[3]) > 0 and float(c[5]) > 0
+    masks = int(re.search(r"random weights, (\d+) masks per frame", text).group(1))
+    assert masks > 4
     for c in cells[1:3]:
         assert int(c[6]) >= 1  # the pass each 'on' run started is waited for and counted
-        assert re.fullmatch(r"\d+%", c[7])
-    masks = int(re.search(r"random weights, (\d+) masks per frame", text).group(1))
-    assert masks > 1
-    # the last run with the branch on had room for every mask
+        assert re.fullmatch(r"\d+%", c[8])
+    assert int(cells[1][7]) <= 4  # 0.01 s: the probe pass, or the one mask that fits
+    assert int(cells[2][7]) == masks  # 1000 s: room for every mask
     assert f"ms over {masks} masks)" in text
     # no --backend: the shipped preset's backend as it resolves on this CPU, named in the report
     from sfs_ros.bench.inputs import shipped

@@ -261,33 +261,41 @@ def test_labels_expire_after_max_age_s():
 
 
 class RecordingScorer(FakeScorer):
-    """Scores every mask 0.9 for 'kite' and records the boxes (x0 ids the masks) of each pass."""
+    """Scores every mask 0.9 for 'kite', records the boxes' x0 (which name the masks) of each
+    pass, and advances ``clock`` by ``seconds_per_mask`` per mask (a crop-mode cost)."""
 
-    def __init__(self):
+    def __init__(self, clock=None, seconds_per_mask: float = 0.0):
         super().__init__()
+        self.clock = clock
+        self.seconds_per_mask = seconds_per_mask
         self.passes: list[list[int]] = []
 
     def score(self, rgb, masks, boxes, names):
         self.passes.append([int(b[0]) for b in boxes])
+        if self.clock is not None:
+            self.clock.t += self.seconds_per_mask * len(masks)
         out = np.full((len(masks), len(names)), 0.1, np.float32)
         out[:, [n.lower() for n in names].index("kite")] = 0.9
         return out
 
 
-def test_a_budgeted_pass_scores_new_tracks_first_then_the_oldest_labels():
-    """``max_masks_per_pass`` 2 over 5 static masks: passes take the unlabelled tracks in mask
-    order, then the oldest labels; the coverage counters follow; the budget is live."""
+def test_a_crop_mode_pass_takes_what_fits_in_its_time_budget_new_tracks_first():
+    """``pass_budget_s`` 0.5 at 0.25 s per mask over 7 static masks: a probe pass of
+    PROBE_MASKS, then 2 masks a pass, the unlabelled tracks first (frame order), then the oldest
+    labels; the coverage counters follow; the budget is live."""
+    from sfs_ros.open_vocab.branch import PROBE_MASKS
+
     clock = FakeClock()
-    scorer = RecordingScorer()
+    scorer = RecordingScorer(clock, seconds_per_mask=0.25)
     branch = OpenVocabBranch(
         scorer,
         registry(),
-        settings(vocabulary=["kite"], threshold=0.5, max_masks_per_pass=2, max_age_s=100.0),
+        settings(vocabulary=["kite"], threshold=0.5, pass_budget_s=0.5, max_age_s=100.0),
         clock=clock,
     )
     rgb = np.zeros((H, W, 3), np.uint8)
-    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 15, 30, 45, 60)])
-    closed = np.zeros(5, np.int64)
+    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 10, 20, 30, 40, 50, 60)])
+    closed = np.zeros(7, np.int64)
 
     def frame() -> list[int]:
         out = branch.frame(rgb, masks, boxes, closed)
@@ -295,21 +303,43 @@ def test_a_budgeted_pass_scores_new_tracks_first_then_the_oldest_labels():
         clock.t += 1.0  # rate_hz 1: every frame's offer is accepted
         return (~np.isnan(out.scores)).astype(int).tolist()
 
-    assert frame() == [0, 0, 0, 0, 0]
-    assert frame() == [1, 1, 0, 0, 0]
-    assert frame() == [1, 1, 1, 1, 0]
-    assert frame() == [1, 1, 1, 1, 1]
+    assert branch.mask_budget() == PROBE_MASKS == 4
+    assert frame() == [0] * 7
+    assert branch.mask_budget() == 2  # 0.5 s / 0.25 s per mask
+    assert frame() == [1, 1, 1, 1, 0, 0, 0]
+    assert frame() == [1, 1, 1, 1, 1, 1, 0]
+    assert frame() == [1] * 7
     frame()
-    # (a snapshot keeps its masks in frame order; ties in age go by frame order too)
-    assert scorer.passes == [[0, 15], [30, 45], [0, 60], [15, 30], [0, 45]]
-    assert branch.stats()["last_pass_masks"] == 2
-    assert branch.stats()["labelled_share"] == 1.0
+    # a snapshot keeps its masks in frame order; equal ages go by frame order too
+    assert scorer.passes == [[0, 10, 20, 30], [40, 50], [0, 60], [10, 20], [30, 40]]
+    stats = branch.stats()
+    assert (stats["last_pass_masks"], stats["next_pass_max_masks"]) == (2, 2)
+    assert stats["labelled_share"] == 1.0
     coverage = branch.tracks.coverage
-    assert (coverage.masks, coverage.labelled) == (25, 2 + 4 + 5 + 5)
-    branch.apply(replace(branch.settings, max_masks_per_pass=10))  # live
+    assert (coverage.masks, coverage.labelled) == (35, 4 + 6 + 7 + 7)
+    branch.apply(replace(branch.settings, pass_budget_s=10.0))  # live
     frame()
-    assert scorer.passes[-1] == [0, 15, 30, 45, 60]
+    assert scorer.passes[-1] == [0, 10, 20, 30, 40, 50, 60]
     branch.close()
+
+
+def test_dense_mode_and_an_instant_scorer_score_every_mask_in_the_background():
+    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 10, 20, 30, 40, 50)])
+    for mode, seconds_per_mask in (("dense", 0.25), ("crop", 0.0)):
+        clock = FakeClock()
+        scorer = RecordingScorer(clock, seconds_per_mask)
+        branch = OpenVocabBranch(
+            scorer, registry(), settings(vocabulary=["kite"], mode=mode), clock=clock
+        )
+        for _ in range(2):
+            branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(6, np.int64))
+            assert branch.worker.wait_idle(5.0)
+            clock.t += 1.0
+        branch.close()
+        expected = [0, 10, 20, 30, 40, 50]
+        assert scorer.passes[-1] == expected, mode
+        if mode == "dense":
+            assert scorer.passes[0] == expected  # no probe: one forward whatever the count
 
 
 def test_refresh_order_puts_expired_labels_with_the_unlabelled_tracks():
@@ -327,15 +357,18 @@ def test_refresh_order_puts_expired_labels_with_the_unlabelled_tracks():
 
 
 def test_the_every_frame_schedule_scores_every_mask_whatever_the_budget():
-    scorer = RecordingScorer()
+    clock = FakeClock()
+    scorer = RecordingScorer(clock, seconds_per_mask=1.0)
     branch = OpenVocabBranch(
         scorer,
         registry(),
-        settings(every_frame=True, vocabulary=["kite"], max_masks_per_pass=1),
+        clock=clock,
+        settings=settings(every_frame=True, vocabulary=["kite"], pass_budget_s=0.01),
     )
-    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 15, 30)])
-    branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(3, np.int64))
-    assert scorer.passes == [[0, 15, 30]]
+    masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 10, 20, 30, 40, 50)])
+    for _ in range(2):
+        branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(6, np.int64))
+    assert scorer.passes == [[0, 10, 20, 30, 40, 50]] * 2
 
 
 # ------------------------------------------------------------------------------ fusion rules

@@ -2,9 +2,10 @@
 
 Per frame (:meth:`OpenVocabBranch.frame`, called by :meth:`sfs_ros.pipeline.Pipeline.process`):
 the frame's masks are associated with the mask tracks, the newest frame is offered to the
-background worker (accepted at most ``rate_hz`` times a second, never waited on; at most
-``max_masks_per_pass`` of its masks, tracks without a fresh label first, then the oldest labels,
-so that on a slow CPU a pass over many masks does not outlast the labels it makes), and the fresh
+background worker (accepted at most ``rate_hz`` times a second, never waited on; in crop mode
+with the masks that fit in ``pass_budget_s`` at the previous pass's time per mask, tracks without
+a fresh label first, then the oldest labels, so that on a slow CPU a pass over many masks does
+not outlast the labels it makes), and the fresh
 labels of the matched tracks come back as :class:`~sfs_ros.fusion.OpenVocabScores` for
 :func:`sfs_ros.fusion.fuse`. In sync mode (``sfs-segment``) the CLIP pass runs inline on every
 frame instead, over every mask (``open_vocab.schedule``, set by those tools through
@@ -39,6 +40,9 @@ from sfs_ros.vocabularies import normalize_class_name
 
 # Caption nouns kept as extra candidates (oldest dropped first).
 MAX_CAPTION_NOUNS = 256
+
+PROBE_MASKS = 4
+"""Masks of the first crop-mode background pass, before the time per mask is known."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class OpenVocabBranch:
         self._legend_full_warned = False
         self._legend_full_drops = 0
         self._last_pass_masks: int | None = None
+        self._seconds_per_mask: float | None = None  # of the last pass (crop mode's cost model)
         closed = [e for e in registry.entries() if e.source == SOURCE_CLOSED_SET]
         self._closed_names = [e.name for e in closed]
         self._closed_ids = np.array([e.id for e in closed], np.int64)
@@ -131,7 +136,7 @@ class OpenVocabBranch:
 
     def apply(self, settings: OpenVocabConfig) -> None:
         """Take a changed ``open_vocab`` section: ``enabled`` (off forgets the tracks),
-        ``vocabulary``, ``rate_hz``, ``max_masks_per_pass``, ``top_k``, ``threshold`` (the live
+        ``vocabulary``, ``rate_hz``, ``pass_budget_s``, ``top_k``, ``threshold`` (the live
         parameters) and the
         track settings ``max_age_s``, ``max_missed_frames``, ``match_iou`` (read at start by
         the node; the core takes them too). Models, mode, templates, captioner and schedule
@@ -172,7 +177,7 @@ class OpenVocabBranch:
         closed_labels: np.ndarray,
     ) -> OpenVocabScores:
         """Track this frame's masks, hand a snapshot to CLIP (inline with the ``every_frame``
-        schedule, with every mask; else at most ``max_masks_per_pass`` of them), and return the
+        schedule, with every mask; else the :meth:`mask_budget` first of them), and return the
         open-vocabulary scores of its masks for :func:`sfs_ros.fusion.fuse`."""
         track_ids = self.tracks.update(masks, boxes)
         if self.settings.schedule == SCHEDULE_EVERY_FRAME:
@@ -181,13 +186,28 @@ class OpenVocabBranch:
             self.worker.offer(lambda: self._snapshot(rgb, masks, boxes, track_ids))
         return self.tracks.scores(track_ids, closed_labels)
 
+    def mask_budget(self) -> int | None:
+        """How many masks the next background pass may score (None: every mask).
+
+        Crop mode costs about the same per mask, so the pass takes as many as fit in
+        ``pass_budget_s`` at the previous pass's time per mask (at least one); before any pass,
+        :data:`PROBE_MASKS`. Dense mode costs one forward whatever the count: every mask.
+        """
+        if self.settings.mode != "crop":
+            return None
+        if self._seconds_per_mask is None:
+            return PROBE_MASKS
+        if self._seconds_per_mask <= 0.0:
+            return None
+        return max(1, int(self.settings.pass_budget_s / self._seconds_per_mask))
+
     def _snapshot(
         self, rgb: np.ndarray, masks: np.ndarray, boxes: np.ndarray, track_ids: np.ndarray
     ) -> Snapshot:
-        """A copy of this frame for the worker, with at most ``max_masks_per_pass`` masks:
-        the tracks :meth:`TrackStore.refresh_order` puts first."""
-        budget = self.settings.max_masks_per_pass
-        if len(track_ids) <= budget:
+        """A copy of this frame for the worker, with at most :meth:`mask_budget` masks: the
+        tracks :meth:`TrackStore.refresh_order` puts first."""
+        budget = self.mask_budget()
+        if budget is None or len(track_ids) <= budget:
             return Snapshot(rgb.copy(), masks.copy(), boxes.copy(), track_ids, self.clock())
         chosen = np.sort(self.tracks.refresh_order(track_ids)[:budget])
         return Snapshot(rgb.copy(), masks[chosen], boxes[chosen], track_ids[chosen], self.clock())
@@ -197,9 +217,12 @@ class OpenVocabBranch:
         """Score every mask of a snapshot and store the labels on its tracks."""
         settings = self.settings  # one consistent set for the whole pass
         names = self.candidate_names()
+        started = self.clock()
         scores = np.asarray(self.scorer.score(snap.rgb, snap.masks, snap.boxes, names))
         n = len(snap.track_ids)
         self._last_pass_masks = n
+        if n:
+            self._seconds_per_mask = (self.clock() - started) / n
         if scores.shape != (n, len(names)):
             raise ValueError(f"scorer returned {scores.shape}, expected {(n, len(names))}")
         k = min(settings.top_k, len(names))
@@ -252,8 +275,9 @@ class OpenVocabBranch:
 
     # ------------------------------------------------------------------------ diagnostics
     def stats(self) -> dict[str, Any]:
-        """passes, errors, last pass ms and masks, label age (s), share of the latest frame's
-        masks with a fresh label, tracks, scorer counters."""
+        """passes, errors, last pass ms and masks, the next pass's mask budget (None: every
+        mask), label age (s), share of the latest frame's masks with a fresh label, tracks,
+        scorer counters."""
         w = self.worker.stats()
         out: dict[str, Any] = {
             "enabled": self.enabled,
@@ -266,6 +290,7 @@ class OpenVocabBranch:
             "label_age_s": self.tracks.newest_label_age(),
             "labelled_share": self.tracks.coverage.last_share,
             "last_pass_masks": self._last_pass_masks,
+            "next_pass_max_masks": self.mask_budget(),
             "tracks": len(self.tracks),
             "legend_full_drops": self._legend_full_drops,
             "candidates": len(self.candidate_names()),
