@@ -260,15 +260,15 @@ class OpenVocabConfig(_Group):
     rate_hz: float = param(
         1.0, "maximum open-vocabulary passes per second", min=0.01, max=100.0, live=True
     )
-    pass_budget_s: float = param(
-        0.7,
-        "background schedule, crop mode: a CLIP pass scores as many masks as fit in this many "
-        "seconds at the previous pass's time per mask (tracks without a fresh label first, then "
-        "the oldest labels), so on a slow CPU a pass ends long before its labels expire "
-        "(max_age_s) whatever the mask count, and rate_hz x this bounds CLIP's share of the CPU; "
-        "dense mode and the every_frame schedule score every mask",
-        min=0.01,
-        max=3600.0,
+    max_masks_per_pass: int = param(
+        8,
+        "background schedule, crop mode: at most this many masks per CLIP pass, tracks without "
+        "a fresh label first, then the oldest labels, so that on a slow CPU a pass ends long "
+        "before its labels expire (max_age_s) whatever the mask count (default by measurement, "
+        "BENCHMARKS.md; a GPU scores 100 crops well within a second: raise it there); dense "
+        "mode and the every_frame schedule score every mask",
+        min=1,
+        max=10000,
         live=True,
     )
     top_k: int = param(3, "CLIP candidates kept per mask", min=1, max=20, live=True)

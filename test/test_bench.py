@@ -282,8 +282,22 @@ def test_pipeline_tiny_run_appends_one_block_and_prints_the_summary_last(
     ]  # fmt: skip
     assert all(r.count("|") == width for r in body)
     assert "ours/floor =" in text and "peer/ours =" in text and "x the time of ours" in text
+    assert re.search(r"ours/floor = \d+\.\d\d \(per frame round: \d+\.\d\d\)", text)
     assert text.rstrip().endswith("fps)")  # the block holds no summary line
     assert last not in text
+
+
+def test_paired_ratio_divides_the_samples_of_each_frame_round():
+    """A machine that slows down for two rounds moves both samples of a round: the paired
+    median stays at the true 1.2 where the ratio of the medians reads 1.5."""
+    from sfs_ros.bench.pipeline import Run, paired_ratio
+
+    floor = Run("floor", "openvino", 640, samples=[{"total": t} for t in (100, 100, 100, 200, 200)])
+    ours = Run("ours", "openvino", 640, samples=[{"total": t} for t in (120, 120, 240, 240, 240)])
+    ours.samples[2]["total"] = 150  # round 3: ours already slow, the floor not yet (1.5)
+    assert paired_ratio(ours, floor) == pytest.approx(1.2)
+    assert ours.stat("total", 50) / floor.stat("total", 50) == pytest.approx(1.5)
+    assert paired_ratio(ours, Run("floor", "openvino", 640)) is None
 
 
 def _spy_encode(monkeypatch) -> list[tuple]:
@@ -509,7 +523,7 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
     argv = [
         "open-vocab", tiny_clip_name,
         "--rate", "50",
-        "--pass-budgets", "0.01", "1000",
+        "--masks-per-pass", "2", "1000",
         "--size", "96x64",
         "--imgsz", "64",
         "--frames", "8",
@@ -525,7 +539,7 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
     rows = [line for line in text.splitlines() if line.startswith(("| on ", "| off "))]
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
     runs = [(c[0], c[1]) for c in cells]
-    assert runs == [("off", "–"), ("on", "0.01"), ("on", "1000"), ("off", "–")]
+    assert runs == [("off", "–"), ("on", "2"), ("on", "1000"), ("off", "–")]
     for c in cells:
         assert c[2] == "8"  # frames per run
         assert float(c[3]) > 0 and float(c[5]) > 0
@@ -534,8 +548,8 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
     for c in cells[1:3]:
         assert int(c[6]) >= 1  # the pass each 'on' run started is waited for and counted
         assert re.fullmatch(r"\d+%", c[8])
-    assert int(cells[1][7]) <= 4  # 0.01 s: the probe pass, or the one mask that fits
-    assert int(cells[2][7]) == masks  # 1000 s: room for every mask
+    assert int(cells[1][7]) == 2
+    assert int(cells[2][7]) == masks  # room for every mask
     assert f"ms over {masks} masks)" in text
     # no --backend: the shipped preset's backend as it resolves on this CPU, named in the report
     from sfs_ros.bench.inputs import shipped

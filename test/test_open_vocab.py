@@ -279,18 +279,15 @@ class RecordingScorer(FakeScorer):
         return out
 
 
-def test_a_crop_mode_pass_takes_what_fits_in_its_time_budget_new_tracks_first():
-    """``pass_budget_s`` 0.5 at 0.25 s per mask over 7 static masks: a probe pass of
-    PROBE_MASKS, then 2 masks a pass, the unlabelled tracks first (frame order), then the oldest
-    labels; the coverage counters follow; the budget is live."""
-    from sfs_ros.open_vocab.branch import PROBE_MASKS
-
+def test_a_crop_mode_pass_takes_new_tracks_first_then_the_oldest_labels():
+    """``max_masks_per_pass`` 2 over 7 static masks: the unlabelled tracks first (frame
+    order), then the oldest labels; the coverage counters follow; the budget is live."""
     clock = FakeClock()
-    scorer = RecordingScorer(clock, seconds_per_mask=0.25)
+    scorer = RecordingScorer()
     branch = OpenVocabBranch(
         scorer,
         registry(),
-        settings(vocabulary=["kite"], threshold=0.5, pass_budget_s=0.5, max_age_s=100.0),
+        settings(vocabulary=["kite"], threshold=0.5, max_masks_per_pass=2, max_age_s=100.0),
         clock=clock,
     )
     rgb = np.zeros((H, W, 3), np.uint8)
@@ -303,43 +300,41 @@ def test_a_crop_mode_pass_takes_what_fits_in_its_time_budget_new_tracks_first():
         clock.t += 1.0  # rate_hz 1: every frame's offer is accepted
         return (~np.isnan(out.scores)).astype(int).tolist()
 
-    assert branch.mask_budget() == PROBE_MASKS == 4
+    assert branch.mask_budget() == 2
     assert frame() == [0] * 7
-    assert branch.mask_budget() == 2  # 0.5 s / 0.25 s per mask
+    assert frame() == [1, 1, 0, 0, 0, 0, 0]
     assert frame() == [1, 1, 1, 1, 0, 0, 0]
     assert frame() == [1, 1, 1, 1, 1, 1, 0]
     assert frame() == [1] * 7
     frame()
     # a snapshot keeps its masks in frame order; equal ages go by frame order too
-    assert scorer.passes == [[0, 10, 20, 30], [40, 50], [0, 60], [10, 20], [30, 40]]
+    assert scorer.passes == [[0, 10], [20, 30], [40, 50], [0, 60], [10, 20], [30, 40]]
     stats = branch.stats()
-    assert (stats["last_pass_masks"], stats["next_pass_max_masks"]) == (2, 2)
-    assert stats["labelled_share"] == 1.0
+    assert stats["last_pass_masks"] == 2 and stats["labelled_share"] == 1.0
     coverage = branch.tracks.coverage
-    assert (coverage.masks, coverage.labelled) == (35, 4 + 6 + 7 + 7)
-    branch.apply(replace(branch.settings, pass_budget_s=10.0))  # live
+    assert (coverage.masks, coverage.labelled) == (42, 2 + 4 + 6 + 7 + 7)
+    branch.apply(replace(branch.settings, max_masks_per_pass=10))  # live
     frame()
     assert scorer.passes[-1] == [0, 10, 20, 30, 40, 50, 60]
     branch.close()
 
 
-def test_dense_mode_and_an_instant_scorer_score_every_mask_in_the_background():
+def test_dense_mode_scores_every_mask_in_the_background():
+    """One forward whatever the mask count: ``max_masks_per_pass`` does not apply."""
     masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 10, 20, 30, 40, 50)])
-    for mode, seconds_per_mask in (("dense", 0.25), ("crop", 0.0)):
-        clock = FakeClock()
-        scorer = RecordingScorer(clock, seconds_per_mask)
-        branch = OpenVocabBranch(
-            scorer, registry(), settings(vocabulary=["kite"], mode=mode), clock=clock
-        )
-        for _ in range(2):
-            branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(6, np.int64))
-            assert branch.worker.wait_idle(5.0)
-            clock.t += 1.0
-        branch.close()
-        expected = [0, 10, 20, 30, 40, 50]
-        assert scorer.passes[-1] == expected, mode
-        if mode == "dense":
-            assert scorer.passes[0] == expected  # no probe: one forward whatever the count
+    clock = FakeClock()
+    scorer = RecordingScorer()
+    branch = OpenVocabBranch(
+        scorer,
+        registry(),
+        settings(vocabulary=["kite"], mode="dense", max_masks_per_pass=2),
+        clock=clock,
+    )
+    branch.frame(np.zeros((H, W, 3), np.uint8), masks, boxes, np.zeros(6, np.int64))
+    assert branch.worker.wait_idle(5.0)
+    branch.close()
+    assert branch.mask_budget() is None
+    assert scorer.passes == [[0, 10, 20, 30, 40, 50]]
 
 
 def test_refresh_order_puts_expired_labels_with_the_unlabelled_tracks():
@@ -363,7 +358,7 @@ def test_the_every_frame_schedule_scores_every_mask_whatever_the_budget():
         scorer,
         registry(),
         clock=clock,
-        settings=settings(every_frame=True, vocabulary=["kite"], pass_budget_s=0.01),
+        settings=settings(every_frame=True, vocabulary=["kite"], max_masks_per_pass=1),
     )
     masks, boxes = mask_set([(x, 0, x + 8, 8) for x in (0, 10, 20, 30, 40, 50)])
     for _ in range(2):

@@ -118,7 +118,7 @@ def test_defaults_are_valid_and_live_flags_match_the_design():
         "open_vocab.enabled",
         "open_vocab.vocabulary",
         "open_vocab.rate_hz",
-        "open_vocab.pass_budget_s",
+        "open_vocab.max_masks_per_pass",
         "open_vocab.top_k",
         "open_vocab.threshold",
         "overlay_alpha",

@@ -8,7 +8,7 @@ Subcommands (one module each, imported only when chosen):
 * ``clip MODEL ...``: one CLIP pass, crop vs dense;
 * ``closed-set``: the SegFormer pass, transformers' decode head vs folded, per precision;
 * ``open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off, and the share
-  of masks with a fresh CLIP label per ``open_vocab.pass_budget_s``;
+  of masks with a fresh CLIP label per ``open_vocab.max_masks_per_pass``;
 * ``soak``: the shipped preset for many frames (memory growth, latency drift, accounting);
 * ``gpu`` (also ``--gpu``): the GPU check.
 
@@ -140,17 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="closed-set frame rate and label coverage with the CLIP branch on vs off",
         description="Closed-set frame rate with the open-vocabulary branch on vs off, and the "
-        "share of masks holding a fresh CLIP label, per open_vocab.pass_budget_s, in one "
+        "share of masks holding a fresh CLIP label, per open_vocab.max_masks_per_pass, in one "
         "process, with this open_clip model (random weights).",
     )
     vocab.add_argument("model", metavar="MODEL", help="open_clip model, e.g. ViT-B-32")
     vocab.add_argument("--rate", type=float, default=1.0, help="open_vocab.rate_hz")
     vocab.add_argument(
-        "--pass-budgets",
-        type=float,
+        "--masks-per-pass",
+        type=int,
         nargs="+",
-        metavar="SECONDS",
-        help="open_vocab.pass_budget_s values, one 'on' run each (default: the shipped one)",
+        metavar="N",
+        help="open_vocab.max_masks_per_pass values, one 'on' run each (default: the shipped one)",
     )
     vocab.add_argument(
         "--seconds",

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 """``sfs-bench open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off, and
-how many masks carry a fresh CLIP label, per ``open_vocab.pass_budget_s``.
+how many masks carry a fresh CLIP label, per ``open_vocab.max_masks_per_pass``.
 
 One pipeline (random weights), one process, one run per configuration in this order: off, each
-``--pass-budgets`` value (on), off again. A run lasts ``--seconds`` (or ``--frames`` frames)
+``--masks-per-pass`` value (on), off again. A run lasts ``--seconds`` (or ``--frames`` frames)
 of back-to-back frames. Between runs the branch is switched off (which forgets its tracks, after
 the running CLIP pass has finished), so every "on" run starts without labels, as a node does.
 Reported per run: the per-frame ``total`` p50 / p90 / fps, the CLIP passes it completed and the
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
     args.imgsz = args.imgsz or shipped("fastsam.imgsz")
     args.backend = args.backend or resolve_backend(shipped("backend"), "cpu", False)[0]
-    budgets = args.pass_budgets or [shipped("open_vocab.pass_budget_s")]
+    budgets = args.masks_per_pass or [shipped("open_vocab.max_masks_per_pass")]
     resolve_models(args)
     config = config_for(
         args,
@@ -94,15 +94,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     # First pass encodes the vocabulary text: let it finish so every run sees steady state.
     pipeline.process(rgb)
     branch.worker.wait_idle(600.0)
-    plan: list[float | None] = [None, *budgets, None]  # None: branch off
+    plan: list[int | None] = [None, *budgets, None]  # None: branch off
     results: list[RunResult] = []
     for number, budget in enumerate(plan, 1):
         pipeline.update("open_vocab.enabled", False)  # forgets the tracks
         if budget is not None:
-            pipeline.update("open_vocab.pass_budget_s", budget)
+            pipeline.update("open_vocab.max_masks_per_pass", budget)
             pipeline.update("open_vocab.enabled", True)
         results.append(timed_run(pipeline, rgb, frames=args.frames, seconds=args.seconds))
-        label = "off" if budget is None else f"on, pass budget {budget:g} s"
+        label = "off" if budget is None else f"on, {budget} masks per pass"
         print(f"[bench] run {number}/{len(plan)} open vocab {label}", file=sys.stderr)
     stats = pipeline.open_vocab_stats()
     masks_per_frame = branch.tracks.coverage.last_masks
@@ -112,12 +112,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     )
     load.finish()
 
-    def row(budget: float | None, result: RunResult) -> list[str]:
+    def row(budget: int | None, result: RunResult) -> list[str]:
         ms = result.totals
         share = result.labelled / result.masks if result.masks else None
         return [
             "off" if budget is None else "on",
-            "–" if budget is None else f"{budget:g}",
+            "–" if budget is None else str(budget),
             str(len(ms)),
             fmt(float(np.percentile(ms, 50))),
             fmt(float(np.percentile(ms, 90))),
@@ -143,12 +143,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "per-frame path's own rate on this CPU, which the CLIP thread shares. 'labelled' = "
             "share of the masks of the run's second half that held a fresh CLIP label "
             f"(last pass: {fmt(stats['last_pass_ms'])} ms over {stats['last_pass_masks']} masks). "
-            "'pass budget s' = open_vocab.pass_budget_s (crop mode: a pass takes the masks "
-            "that fit in it at the previous pass's time per mask).",
+            "'max masks per pass' = open_vocab.max_masks_per_pass.",
         ],
         headers=[
             "open vocab",
-            "pass budget s",
+            "max masks per pass",
             "frames",
             "total p50 ms",
             "total p90 ms",

@@ -304,6 +304,20 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
     return rows
 
 
+def paired_ratio(run: Run, reference: Run) -> float | None:
+    """Median over frames of ``run``'s total / ``reference``'s total in the same frame round.
+
+    The two samples of a round are taken next to each other, so a slow spell of the machine
+    moves both; this is steadier than the ratio of the two medians when the machine's speed
+    drifts during the run (None without paired samples)."""
+    ratios = [
+        mine["total"] / theirs["total"]
+        for mine, theirs in zip(run.samples, reference.samples, strict=False)
+        if mine.get("total") and theirs.get("total")
+    ]
+    return float(np.median(ratios)) if ratios else None
+
+
 def ratio_lines(runs: list[Run]) -> list[str]:
     """ours/floor, peer/ours and fps per ``ours``; each ``--compare`` variant vs ``ours``."""
     lines = []
@@ -316,6 +330,9 @@ def ratio_lines(runs: list[Run]) -> list[str]:
         parts = [f"ours {run.backend} imgsz {run.imgsz}:"]
         if floor:
             parts.append(f"ours/floor = {ours_ms / floor.stat('total', 50):.2f}")
+            paired = paired_ratio(run, floor)
+            if paired is not None:
+                parts.append(f"(per frame round: {paired:.2f})")
         if peer:
             parts.append(f"peer/ours = {peer.stat('total', 50) / ours_ms:.2f}")
         parts.append(f"{1e3 / ours_ms:.2f} fps")

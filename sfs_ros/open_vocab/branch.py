@@ -3,9 +3,9 @@
 Per frame (:meth:`OpenVocabBranch.frame`, called by :meth:`sfs_ros.pipeline.Pipeline.process`):
 the frame's masks are associated with the mask tracks, the newest frame is offered to the
 background worker (accepted at most ``rate_hz`` times a second, never waited on; in crop mode
-with the masks that fit in ``pass_budget_s`` at the previous pass's time per mask, tracks without
-a fresh label first, then the oldest labels, so that on a slow CPU a pass over many masks does
-not outlast the labels it makes), and the fresh
+with at most ``max_masks_per_pass`` masks, tracks without a fresh label first, then the oldest
+labels, so that on a slow CPU a pass over many masks does not outlast the labels it makes), and
+the fresh
 labels of the matched tracks come back as :class:`~sfs_ros.fusion.OpenVocabScores` for
 :func:`sfs_ros.fusion.fuse`. In sync mode (``sfs-segment``) the CLIP pass runs inline on every
 frame instead, over every mask (``open_vocab.schedule``, set by those tools through
@@ -40,9 +40,6 @@ from sfs_ros.vocabularies import normalize_class_name
 
 # Caption nouns kept as extra candidates (oldest dropped first).
 MAX_CAPTION_NOUNS = 256
-
-PROBE_MASKS = 4
-"""Masks of the first crop-mode background pass, before the time per mask is known."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,6 @@ class OpenVocabBranch:
         self._legend_full_warned = False
         self._legend_full_drops = 0
         self._last_pass_masks: int | None = None
-        self._seconds_per_mask: float | None = None  # of the last pass (crop mode's cost model)
         closed = [e for e in registry.entries() if e.source == SOURCE_CLOSED_SET]
         self._closed_names = [e.name for e in closed]
         self._closed_ids = np.array([e.id for e in closed], np.int64)
@@ -136,7 +132,7 @@ class OpenVocabBranch:
 
     def apply(self, settings: OpenVocabConfig) -> None:
         """Take a changed ``open_vocab`` section: ``enabled`` (off forgets the tracks),
-        ``vocabulary``, ``rate_hz``, ``pass_budget_s``, ``top_k``, ``threshold`` (the live
+        ``vocabulary``, ``rate_hz``, ``max_masks_per_pass``, ``top_k``, ``threshold`` (the live
         parameters) and the
         track settings ``max_age_s``, ``max_missed_frames``, ``match_iou`` (read at start by
         the node; the core takes them too). Models, mode, templates, captioner and schedule
@@ -187,19 +183,9 @@ class OpenVocabBranch:
         return self.tracks.scores(track_ids, closed_labels)
 
     def mask_budget(self) -> int | None:
-        """How many masks the next background pass may score (None: every mask).
-
-        Crop mode costs about the same per mask, so the pass takes as many as fit in
-        ``pass_budget_s`` at the previous pass's time per mask (at least one); before any pass,
-        :data:`PROBE_MASKS`. Dense mode costs one forward whatever the count: every mask.
-        """
-        if self.settings.mode != "crop":
-            return None
-        if self._seconds_per_mask is None:
-            return PROBE_MASKS
-        if self._seconds_per_mask <= 0.0:
-            return None
-        return max(1, int(self.settings.pass_budget_s / self._seconds_per_mask))
+        """How many masks a background pass may score (None: every mask): crop mode costs one
+        crop per mask, ``max_masks_per_pass``; dense mode one forward whatever the count."""
+        return self.settings.max_masks_per_pass if self.settings.mode == "crop" else None
 
     def _snapshot(
         self, rgb: np.ndarray, masks: np.ndarray, boxes: np.ndarray, track_ids: np.ndarray
@@ -217,12 +203,9 @@ class OpenVocabBranch:
         """Score every mask of a snapshot and store the labels on its tracks."""
         settings = self.settings  # one consistent set for the whole pass
         names = self.candidate_names()
-        started = self.clock()
         scores = np.asarray(self.scorer.score(snap.rgb, snap.masks, snap.boxes, names))
         n = len(snap.track_ids)
         self._last_pass_masks = n
-        if n:
-            self._seconds_per_mask = (self.clock() - started) / n
         if scores.shape != (n, len(names)):
             raise ValueError(f"scorer returned {scores.shape}, expected {(n, len(names))}")
         k = min(settings.top_k, len(names))
@@ -275,9 +258,8 @@ class OpenVocabBranch:
 
     # ------------------------------------------------------------------------ diagnostics
     def stats(self) -> dict[str, Any]:
-        """passes, errors, last pass ms and masks, the next pass's mask budget (None: every
-        mask), label age (s), share of the latest frame's masks with a fresh label, tracks,
-        scorer counters."""
+        """passes, errors, last pass ms and masks, label age (s), share of the latest frame's
+        masks with a fresh label, tracks, scorer counters."""
         w = self.worker.stats()
         out: dict[str, Any] = {
             "enabled": self.enabled,
@@ -290,7 +272,6 @@ class OpenVocabBranch:
             "label_age_s": self.tracks.newest_label_age(),
             "labelled_share": self.tracks.coverage.last_share,
             "last_pass_masks": self._last_pass_masks,
-            "next_pass_max_masks": self.mask_budget(),
             "tracks": len(self.tracks),
             "legend_full_drops": self._legend_full_drops,
             "candidates": len(self.candidate_names()),
