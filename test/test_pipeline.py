@@ -157,6 +157,7 @@ READ_PER_FRAME = {
     "open_vocab.enabled": lambda p: p.open_vocab.enabled,
     "open_vocab.vocabulary": lambda p: p.open_vocab.candidate_names()[-1:],
     "open_vocab.rate_hz": lambda p: p.open_vocab.worker.rate_hz,
+    "open_vocab.max_masks_per_pass": lambda p: p.open_vocab.mask_budget(),
     "open_vocab.top_k": lambda p: p.open_vocab.settings.top_k,
     "open_vocab.threshold": lambda p: p.open_vocab.settings.threshold,
 }
