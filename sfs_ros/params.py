@@ -264,9 +264,9 @@ class OpenVocabConfig(_Group):
         8,
         "background schedule, crop mode: at most this many masks per CLIP pass, tracks without "
         "a fresh label first, then the oldest labels, so that on a slow CPU a pass ends long "
-        "before its labels expire (max_age_s) whatever the mask count (default by measurement, "
-        "BENCHMARKS.md; a GPU scores 100 crops well within a second: raise it there); dense "
-        "mode and the every_frame schedule score every mask",
+        "before its labels expire (max_age_s) whatever the mask count (default: the best "
+        "label coverage measured on a 2-core CPU, BENCHMARKS.md; raise it where crops are "
+        "cheap, e.g. on a GPU); dense mode and the every_frame schedule score every mask",
         min=1,
         max=10000,
         live=True,

@@ -5,9 +5,8 @@ the frame's masks are associated with the mask tracks, the newest frame is offer
 background worker (accepted at most ``rate_hz`` times a second, never waited on; in crop mode
 with at most ``max_masks_per_pass`` masks, tracks without a fresh label first, then the oldest
 labels, so that on a slow CPU a pass over many masks does not outlast the labels it makes), and
-the fresh
-labels of the matched tracks come back as :class:`~sfs_ros.fusion.OpenVocabScores` for
-:func:`sfs_ros.fusion.fuse`. In sync mode (``sfs-segment``) the CLIP pass runs inline on every
+the fresh labels of the matched tracks come back as :class:`~sfs_ros.fusion.OpenVocabScores`
+for :func:`sfs_ros.fusion.fuse`. In sync mode (``sfs-segment``) the CLIP pass runs inline on every
 frame instead, over every mask (``open_vocab.schedule``, set by those tools through
 :meth:`sfs_ros.params.SfsConfig.offline`).
 
@@ -133,10 +132,9 @@ class OpenVocabBranch:
     def apply(self, settings: OpenVocabConfig) -> None:
         """Take a changed ``open_vocab`` section: ``enabled`` (off forgets the tracks),
         ``vocabulary``, ``rate_hz``, ``max_masks_per_pass``, ``top_k``, ``threshold`` (the live
-        parameters) and the
-        track settings ``max_age_s``, ``max_missed_frames``, ``match_iou`` (read at start by
-        the node; the core takes them too). Models, mode, templates, captioner and schedule
-        are fixed at load."""
+        parameters) and the track settings ``max_age_s``, ``max_missed_frames``, ``match_iou``
+        (read at start by the node; the core takes them too). Models, mode, templates, captioner
+        and schedule are fixed at load."""
         with self._lock:
             self.settings = settings
             self.worker.rate_hz = settings.rate_hz
@@ -200,7 +198,7 @@ class OpenVocabBranch:
 
     # ------------------------------------------------------------------------ one CLIP pass
     def label_snapshot(self, snap: Snapshot) -> None:
-        """Score every mask of a snapshot and store the labels on its tracks."""
+        """Score the masks of a snapshot and store the labels on their tracks."""
         settings = self.settings  # one consistent set for the whole pass
         names = self.candidate_names()
         scores = np.asarray(self.scorer.score(snap.rgb, snap.masks, snap.boxes, names))
