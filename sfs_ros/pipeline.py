@@ -86,12 +86,15 @@ class NetworkPass:
         closed: each closed-set model's :meth:`~sfs_ros.models.protocols.Segmenter.infer`
             result, in model order.
         timings: ms of the network passes (``fastsam``, ``closed_set``).
+        sequence: the image sequence (camera) of the frame: open-vocabulary mask tracks are
+            kept per sequence.
     """
 
     rgb: np.ndarray
     masks: Any
     closed: list[Any]
     timings: dict[str, float]
+    sequence: str = ""
 
 
 class _Stopwatch:
@@ -340,12 +343,14 @@ class Pipeline:
                 self.open_vocab.apply(self.config.open_vocab)
 
     # --------------------------------------------------------------------------- per frame
-    def process(self, rgb: np.ndarray) -> SegmentationResult:
-        """Segment and label one RGB uint8 image (H, W, 3): ``finish(infer(rgb))``."""
-        return self.finish(self.infer(rgb))
+    def process(self, rgb: np.ndarray, sequence: str = "") -> SegmentationResult:
+        """Segment and label one RGB uint8 image (H, W, 3): ``finish(infer(rgb, sequence))``."""
+        return self.finish(self.infer(rgb, sequence))
 
-    def infer(self, rgb: np.ndarray) -> NetworkPass:
+    def infer(self, rgb: np.ndarray, sequence: str = "") -> NetworkPass:
         """The first half of a frame: the network passes (FastSAM and every closed-set model).
+        ``sequence`` names the camera (image sequence) the frame belongs to: the open
+        vocabulary carries labels only between frames of the same sequence.
 
         One caller at a time; it may run while :meth:`finish` handles the previous frame on
         another thread (the node's ``overlap_frames``): it reads no live parameter.
@@ -364,7 +369,7 @@ class Pipeline:
             # with parallel networks "closed_set" is the wait after FastSAM
             closed = pending.result() if pending else self._closed_set_passes(rgb)
             clock.lap("closed_set")
-            return NetworkPass(rgb, masks, closed, clock.timings)
+            return NetworkPass(rgb, masks, closed, clock.timings, sequence)
 
     def finish(self, net: NetworkPass) -> SegmentationResult:
         """The second half of a frame: decode the masks and class maps of :meth:`infer`'s
@@ -387,7 +392,9 @@ class Pipeline:
             branch = self.open_vocab
             if branch is not None and branch.enabled:
                 clock.lap("vote")
-                open_scores = branch.frame(rgb, masks.masks, masks.boxes, best.labels)
+                open_scores = branch.frame(
+                    rgb, masks.masks, masks.boxes, best.labels, net.sequence
+                )
                 clock.lap("open_vocab")
                 mask_labels = fusion.fuse(
                     best, self.min_purity, open_scores, branch.settings.threshold

@@ -16,7 +16,6 @@ from sfs_ros.bags.cameras import camera_name, select_cameras
 from sfs_ros.bags.labeller import OfflineLabeller
 from sfs_ros.cli.bag import StopRequest, names_bag
 from sfs_ros.labels import SOURCE_OPEN_VOCAB, LabelRegistry
-from sfs_ros.open_vocab.tracks import TrackStore
 from sfs_ros.params import SfsConfig
 from sfs_ros.vocabularies import get_vocabulary
 
@@ -59,7 +58,7 @@ def _labeller(open_vocab=None) -> OfflineLabeller:
         open_vocab=open_vocab,
         config=SfsConfig().offline(),
         legend_dict=registry.legend_dict,
-        process=lambda rgb: rgb.shape,
+        process=lambda rgb, sequence="": (rgb.shape, sequence),
     )
     return OfflineLabeller(pipeline)
 
@@ -83,18 +82,14 @@ def test_resume_restores_open_vocabulary_ids_and_colours():
         _labeller().restore_legend({**earlier, "vocabulary": "coco"})
 
 
-def test_each_camera_keeps_its_own_tracks_and_open_vocabulary_runs_inline():
-    branch = SimpleNamespace(tracks=TrackStore(match_iou=0.3, max_missed=4, max_age_s=2.0))
-    labeller = _labeller(branch)
+def test_each_camera_is_its_own_sequence_and_open_vocabulary_runs_inline():
+    """Frames go to the pipeline with their camera as the sequence (per-camera mask tracks:
+    test_open_vocab.py::test_cameras_keep_their_own_tracks)."""
+    labeller = _labeller()
     assert labeller.pipeline.config.open_vocab.schedule == "every_frame"
     rgb = np.zeros((4, 4, 3), np.uint8)
-    labeller.label("front", rgb)
-    front = branch.tracks
-    labeller.label("rear", rgb)
-    rear = branch.tracks
-    labeller.label("front", rgb)
-    assert branch.tracks is front and rear is not front
-    assert (rear.match_iou, rear.max_missed, rear.max_age_s) == (0.3, 4, 2.0)
+    assert labeller.label("front", rgb) == ((4, 4, 3), "front")
+    assert labeller.label("rear", rgb) == ((4, 4, 3), "rear")
 
 
 def test_first_ctrl_c_asks_to_stop_the_second_interrupts():

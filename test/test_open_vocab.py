@@ -337,6 +337,45 @@ def test_dense_mode_scores_every_mask_in_the_background():
     assert scorer.passes == [[0, 10, 20, 30, 40, 50]]
 
 
+def test_cameras_keep_their_own_tracks():
+    """Two cameras through one branch: a mask of one camera never takes the label of the other
+    camera's mask at the same place, and a camera with another image size does not reset the
+    first camera's tracks (which a shared store would do on every frame)."""
+    clock = FakeClock()
+    reg = registry()
+    branch = OpenVocabBranch(
+        RedScorer(), reg, settings(vocabulary=["kite"], threshold=0.5, rate_hz=100.0), clock=clock
+    )
+    red = np.zeros((H, W, 3), np.uint8)
+    red[10:26, 4:20] = (255, 0, 0)
+    masks, boxes = mask_set([(4, 10, 20, 26)])
+    small = np.zeros((H // 2, W // 2, 3), np.uint8)
+    small_masks = np.zeros((1, H // 2, W // 2), bool)
+    small_masks[0, 5:13, 2:10] = True
+    closed = np.zeros(1, np.int64)
+
+    def frame(sequence: str, rgb=red, m=masks, b=boxes) -> list[int]:
+        out = branch.frame(rgb, m, b, closed, sequence)
+        assert branch.worker.wait_idle(5.0)
+        clock.t += 1.0
+        return out.labels.tolist()
+
+    assert "kite" not in [e.name for e in reg.entries()]
+    frame("front")  # CLIP names the red square "kite" on the front camera
+    kite = label_id(reg, "kite")
+    assert frame("front") == [kite]
+    grey = np.full((H, W, 3), 128, np.uint8)
+    assert frame("rear", grey) == [0]  # same place, rear camera: its own, new track
+    assert frame("rear", grey) == [0]  # CLIP saw the rear frame: not red, not a kite
+    assert frame("front") == [kite]
+    frame("wrist", small, small_masks, np.array([[2, 5, 10, 13]], np.float32))
+    assert frame("front") == [kite]  # another image size elsewhere left the front tracks alone
+    assert branch.stats()["tracks"] == 3
+    branch.reset_sequence()
+    assert branch.stats()["tracks"] == 0
+    branch.close()
+
+
 def test_refresh_order_puts_expired_labels_with_the_unlabelled_tracks():
     clock = FakeClock()
     store = TrackStore(max_age_s=5.0, clock=clock)
@@ -506,6 +545,9 @@ def test_pipeline_fuses_open_vocab_labels_and_grows_the_legend():
     assert reg.revision == rev + 1  # the new name was appended to the legend
     assert result.label_map[45, 60] == jack and result.label_map[10, 10] == road
     assert "open_vocab" in result.timings
+    assert len(branch.track_store("rear")) == 0
+    pipe.process(np.zeros((H, W, 3), np.uint8), sequence="rear")  # a second camera
+    assert len(branch.track_store("rear")) == 2 and len(branch.tracks) == 2  # its own tracks
     legend = pipe.legend_dict()
     assert legend["classes"][jack] == {
         "id": jack,

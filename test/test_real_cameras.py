@@ -202,7 +202,7 @@ class TorchBusyPipeline:
         self.registry = LabelRegistry([get_vocabulary("ade20k")])
         self.worker = OpenVocabWorker(lambda snapshot: busy(4.0), rate_hz=100.0)
 
-    def infer(self, rgb):
+    def infer(self, rgb, sequence=""):
         busy({SLOW_S} if rgb.shape[1] == {SLOW_WIDTH} else 0.05)
         self.worker.offer(lambda: rgb.copy())  # the "CLIP" thread: busy most of the time
         return rgb

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from sfs_ros.open_vocab.tracks import TrackStore
 from sfs_ros.params import SCHEDULE_EVERY_FRAME
 from sfs_ros.pipeline import Pipeline, SegmentationResult
 
@@ -24,26 +23,10 @@ class OfflineLabeller:
         if pipeline.config.open_vocab.schedule != SCHEDULE_EVERY_FRAME:
             raise ValueError("bag labelling needs Pipeline.from_config(config.offline())")
         self.pipeline = pipeline
-        self._tracks: dict[str, TrackStore] = {}
 
     def label(self, camera: str, rgb: np.ndarray) -> SegmentationResult:
-        """Segment one RGB frame of ``camera``."""
-        branch = self.pipeline.open_vocab
-        if branch is not None:
-            branch.tracks = self._camera_tracks(camera, branch.tracks)
-        return self.pipeline.process(rgb)
-
-    def _camera_tracks(self, camera: str, template: TrackStore) -> TrackStore:
-        tracks = self._tracks.get(camera)
-        if tracks is None:
-            tracks = TrackStore(
-                match_iou=template.match_iou,
-                max_missed=template.max_missed,
-                max_age_s=template.max_age_s,
-                clock=template.clock,
-            )
-            self._tracks[camera] = tracks
-        return tracks
+        """Segment one RGB frame of ``camera`` (its own open-vocabulary mask tracks)."""
+        return self.pipeline.process(rgb, sequence=camera)
 
     @property
     def legend(self) -> dict[str, Any]:

@@ -43,13 +43,15 @@ MAX_CAPTION_NOUNS = 256
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One frame handed to the worker: RGB image, masks (working res), boxes, track ids."""
+    """One frame handed to the worker: RGB image, masks (working res), boxes, track ids, and
+    the track store (of the frame's camera) the labels go to."""
 
     rgb: np.ndarray
     masks: np.ndarray
     boxes: np.ndarray
     track_ids: np.ndarray
     stamp: float
+    tracks: TrackStore
 
 
 class OpenVocabBranch:
@@ -77,15 +79,11 @@ class OpenVocabBranch:
         self.settings = OpenVocabConfig(enabled=True) if settings is None else settings
         self.captioner = captioner
         self.clock = clock
-        self.tracks = TrackStore(
-            match_iou=self.settings.match_iou,
-            max_missed=self.settings.max_missed_frames,
-            max_age_s=self.settings.max_age_s,
-            clock=clock,
-        )
         self.worker = OpenVocabWorker(self.label_snapshot, self.settings.rate_hz, clock=clock)
         self._nouns: dict[str, None] = {}  # insertion-ordered set of caption nouns
         self._lock = threading.Lock()
+        self._stores: dict[str, TrackStore] = {}  # per image sequence (camera)
+        self._latest_store = self.track_store()
         self._legend_full_warned = False
         self._legend_full_drops = 0
         self._last_pass_masks: int | None = None
@@ -138,16 +136,41 @@ class OpenVocabBranch:
         with self._lock:
             self.settings = settings
             self.worker.rate_hz = settings.rate_hz
-            self.tracks.max_age_s = settings.max_age_s
-            self.tracks.max_missed = settings.max_missed_frames
-            self.tracks.match_iou = settings.match_iou
-            if not settings.enabled:
-                self.tracks.reset()
+            for store in self._stores.values():
+                store.max_age_s = settings.max_age_s
+                store.max_missed = settings.max_missed_frames
+                store.match_iou = settings.match_iou
+                if not settings.enabled:
+                    store.reset()
 
     def reset_sequence(self) -> None:
         """Forget every mask track: the next frame does not continue the previous one (a new
         image of a batch, a new video). Labels never travel between unrelated images."""
-        self.tracks.reset()
+        with self._lock:
+            stores = list(self._stores.values())
+        for store in stores:
+            store.reset()
+
+    def track_store(self, sequence: str = "") -> TrackStore:
+        """The mask tracks of one image sequence (a camera; made on first use). Masks are only
+        matched against tracks of their own sequence, so frames of several cameras through one
+        branch never hand labels to each other."""
+        with self._lock:
+            store = self._stores.get(sequence)
+            if store is None:
+                store = TrackStore(
+                    match_iou=self.settings.match_iou,
+                    max_missed=self.settings.max_missed_frames,
+                    max_age_s=self.settings.max_age_s,
+                    clock=self.clock,
+                )
+                self._stores[sequence] = store
+            return store
+
+    @property
+    def tracks(self) -> TrackStore:
+        """The mask tracks of the default sequence (``""``: one camera, one input)."""
+        return self.track_store()
 
     def candidate_names(self) -> list[str]:
         """Closed-set names, then ``open_vocab.vocabulary``, then caption nouns (deduplicated)."""
@@ -169,16 +192,20 @@ class OpenVocabBranch:
         masks: np.ndarray,
         boxes: np.ndarray,
         closed_labels: np.ndarray,
+        sequence: str = "",
     ) -> OpenVocabScores:
         """Track this frame's masks, hand a snapshot to CLIP (inline with the ``every_frame``
         schedule, with every mask; else the :meth:`mask_budget` first of them), and return the
-        open-vocabulary scores of its masks for :func:`sfs_ros.fusion.fuse`."""
-        track_ids = self.tracks.update(masks, boxes)
+        open-vocabulary scores of its masks for :func:`sfs_ros.fusion.fuse`. ``sequence`` names
+        the image sequence (camera) the frame belongs to (:meth:`track_store`)."""
+        store = self.track_store(sequence)
+        self._latest_store = store
+        track_ids = store.update(masks, boxes)
         if self.settings.schedule == SCHEDULE_EVERY_FRAME:
-            self.label_snapshot(Snapshot(rgb, masks, boxes, track_ids, self.clock()))
+            self.label_snapshot(Snapshot(rgb, masks, boxes, track_ids, self.clock(), store))
         elif len(track_ids):
-            self.worker.offer(lambda: self._snapshot(rgb, masks, boxes, track_ids))
-        return self.tracks.scores(track_ids, closed_labels)
+            self.worker.offer(lambda: self._snapshot(rgb, masks, boxes, track_ids, store))
+        return store.scores(track_ids, closed_labels)
 
     def mask_budget(self) -> int | None:
         """How many masks a background pass may score (None: every mask): crop mode costs one
@@ -186,15 +213,21 @@ class OpenVocabBranch:
         return self.settings.max_masks_per_pass if self.settings.mode == "crop" else None
 
     def _snapshot(
-        self, rgb: np.ndarray, masks: np.ndarray, boxes: np.ndarray, track_ids: np.ndarray
+        self,
+        rgb: np.ndarray,
+        masks: np.ndarray,
+        boxes: np.ndarray,
+        track_ids: np.ndarray,
+        store: TrackStore,
     ) -> Snapshot:
         """A copy of this frame for the worker, with at most :meth:`mask_budget` masks: the
         tracks :meth:`TrackStore.refresh_order` puts first."""
         budget = self.mask_budget()
+        now = self.clock()
         if budget is None or len(track_ids) <= budget:
-            return Snapshot(rgb.copy(), masks.copy(), boxes.copy(), track_ids, self.clock())
-        chosen = np.sort(self.tracks.refresh_order(track_ids)[:budget])
-        return Snapshot(rgb.copy(), masks[chosen], boxes[chosen], track_ids[chosen], self.clock())
+            return Snapshot(rgb.copy(), masks.copy(), boxes.copy(), track_ids, now, store)
+        chosen = np.sort(store.refresh_order(track_ids)[:budget])
+        return Snapshot(rgb.copy(), masks[chosen], boxes[chosen], track_ids[chosen], now, store)
 
     # ------------------------------------------------------------------------ one CLIP pass
     def label_snapshot(self, snap: Snapshot) -> None:
@@ -232,7 +265,7 @@ class OpenVocabBranch:
                 proposals=tuple((names[j], float(row[j])) for j in top),
                 stamp=snap.stamp,
             )
-        self.tracks.set_labels(snap.track_ids, entries)
+        snap.tracks.set_labels(snap.track_ids, entries)
         if self.captioner is not None and unnamed:
             self._add_nouns(self.captioner.nouns(snap.rgb, snap.masks, snap.boxes, unnamed))
 
@@ -256,9 +289,12 @@ class OpenVocabBranch:
 
     # ------------------------------------------------------------------------ diagnostics
     def stats(self) -> dict[str, Any]:
-        """passes, errors, last pass ms and masks, label age (s), share of the latest frame's
-        masks with a fresh label, tracks, scorer counters."""
+        """passes, errors, last pass ms and masks, newest label's age (s), share of the latest
+        frame's masks with a fresh label, tracks (all sequences), scorer counters."""
         w = self.worker.stats()
+        with self._lock:
+            stores = list(self._stores.values())
+        ages = [a for a in (store.newest_label_age() for store in stores) if a is not None]
         out: dict[str, Any] = {
             "enabled": self.enabled,
             "passes": w.passes,
@@ -267,10 +303,10 @@ class OpenVocabBranch:
             "last_pass_ms": w.last_pass_ms,
             "offered": w.offered,
             "accepted": w.accepted,
-            "label_age_s": self.tracks.newest_label_age(),
-            "labelled_share": self.tracks.coverage.last_share,
+            "label_age_s": min(ages) if ages else None,
+            "labelled_share": self._latest_store.coverage.last_share,
             "last_pass_masks": self._last_pass_masks,
-            "tracks": len(self.tracks),
+            "tracks": sum(len(store) for store in stores),
             "legend_full_drops": self._legend_full_drops,
             "candidates": len(self.candidate_names()),
             "random_weights": bool(self.scorer.is_random),

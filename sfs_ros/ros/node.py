@@ -486,7 +486,7 @@ class SfsNode(Node):
             )
         cam.size = size
         with self._model_errors(cam, size):
-            return self.pipeline.infer(rgb)
+            return self.pipeline.infer(rgb, sequence=cam.spec.name)
 
     def _complete(self, cam: _Camera, msg: Any, net: NetworkPass) -> bool:
         """Finish and publish one frame; a dropped frame raises _DroppedFrameError."""
