@@ -112,12 +112,21 @@ def fastsam_search_dirs() -> list[Path]:
     return [d.absolute() for d in dirs]
 
 
+def fastsam_download_dir() -> Path:
+    """Where a missing FastSAM release is downloaded: ``$SFS_WEIGHTS_DIR``, else the sfs_ros
+    cache (``<cache>/weights``). Not ultralytics' weights folder: ultralytics records that one
+    relative to the working directory of its first run, so it can be any project's folder."""
+    if env_dir := os.environ.get("SFS_WEIGHTS_DIR"):
+        return Path(env_dir).expanduser().absolute()
+    return (cache_dir() / "weights").absolute()
+
+
 def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str, bool]:
     """Return ``(absolute path, is_random)`` for the FastSAM weights ``name``.
 
     ``name`` is an explicit path (see :func:`is_explicit_path`), or a release asset name such
     as ``FastSAM-s.pt`` that is looked up in :func:`fastsam_search_dirs` and then downloaded
-    into ultralytics' weights folder (online only). Exported backends (``.onnx``,
+    into :func:`fastsam_download_dir` (online only). Exported backends (``.onnx``,
     ``*_openvino_model/``, ``.engine``) are accepted as paths. Exactly one log line says what
     happened when the file is not on disk.
     """
@@ -131,7 +140,6 @@ def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str,
         for candidate in candidates:
             if candidate.exists():
                 return str(candidate), False
-    from ultralytics.utils import SETTINGS
     from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES, attempt_download_asset
 
     looked = ", ".join(str(c.parent if len(candidates) > 1 else c) for c in candidates)
@@ -143,7 +151,7 @@ def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str,
     elif weights_offline():
         reason = "downloads are off (SFS_OFFLINE/HF_HUB_OFFLINE set)"
     else:
-        target = Path(SETTINGS["weights_dir"]).expanduser().absolute() / base
+        target = fastsam_download_dir() / base
         LOG.info(
             "%s not found (looked in %s); trying to download it into %s",
             base,

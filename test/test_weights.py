@@ -229,6 +229,43 @@ def test_weights_dir_env_is_searched_for_bare_names(monkeypatch, tmp_path, fasts
     assert resolve_fastsam_weights("FastSAM-s.pt") == (str(tmp_path / "FastSAM-s.pt"), False)
 
 
+@pytest.mark.parametrize("weights_env", [True, False], ids=["SFS_WEIGHTS_DIR", "cache"])
+def test_a_missing_release_is_downloaded_into_the_documented_folder(
+    monkeypatch, tmp_path, fastsam_pt, weights_env
+):
+    """Online, a missing release goes to $SFS_WEIGHTS_DIR (when set), else the sfs_ros cache,
+    never into ultralytics' weights folder (recorded relative to its first run's directory)."""
+    import shutil
+
+    import ultralytics.utils
+    from ultralytics.utils import SETTINGS, downloads
+
+    for var in ("SFS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "SFS_WEIGHTS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SFS_CACHE_DIR", str(tmp_path / "cache"))
+    # a copy: ultralytics' own SETTINGS writes every change to its settings file
+    settings = dict(SETTINGS, weights_dir=str(tmp_path / "ultralytics_weights"))
+    monkeypatch.setattr(ultralytics.utils, "SETTINGS", settings)
+    if weights_env:
+        monkeypatch.setenv("SFS_WEIGHTS_DIR", str(tmp_path / "mine"))
+    targets = []
+
+    def fake_download(file, *args, **kwargs):  # no network in tests: "download" a checkpoint
+        targets.append(Path(file))
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(fastsam_pt, file)
+        return str(file)
+
+    monkeypatch.setattr(downloads, "attempt_download_asset", fake_download)
+    path, is_random = resolve_fastsam_weights("FastSAM-s.pt")
+    folder = tmp_path / ("mine" if weights_env else "cache/weights")
+    assert targets == [folder / "FastSAM-s.pt"]
+    assert (path, is_random) == (str(folder / "FastSAM-s.pt"), False)
+    assert not (tmp_path / "ultralytics_weights").exists()
+    assert resolve_fastsam_weights("FastSAM-s.pt") == (path, False)  # found there next time
+    assert len(targets) == 1
+
+
 @pytest.mark.parametrize(
     "content",
     [b"", b"not a checkpoint at all", b"PK\x03\x04truncated zip"],
