@@ -9,7 +9,7 @@ from lookup_helpers import label_id
 
 from sfs_ros.labels import LabelRegistry
 from sfs_ros.models.closed_set import UNSURE
-from sfs_ros.models.fastsam import Letterbox, MaskSet, _full_box_rule
+from sfs_ros.models.fastsam import Letterbox, MaskSet, _crop_to_boxes, _full_box_rule
 from sfs_ros.open_vocab import OpenVocabBranch
 from sfs_ros.params import LIVE_PARAMS, SPECS, ConfigError, OpenVocabConfig, ParamSpec, SfsConfig
 from sfs_ros.pipeline import Pipeline
@@ -254,6 +254,45 @@ def test_fastsam_full_box_rule():
     assert out[0] == [0.0, 0.0, 640.0, 480.0]  # snapped to the border → the full image
     assert out[1] == [100.0, 100.0, 200.0, 200.0]  # untouched
     assert out[2] == [30.0, 30.0, 600.0, 480.0]  # bottom snapped, IoU < 0.9 → kept
+
+
+def test_crop_to_boxes_keeps_the_pixel_centres_inside_each_box():
+    """The sliced crop equals the broadcast rule it replaced (a pixel stays when its centre lies
+    in the box, edges included, in float32), on random boxes and on boxes whose edges fall
+    exactly on pixel centres, outside the image, inverted or NaN."""
+    import torch
+
+    image_hw, work_hw = (480, 640), (120, 160)
+    generator = torch.Generator().manual_seed(3)
+    corners = torch.rand(200, 2, 2, generator=generator) * torch.tensor([700.0, 520.0]) - 30.0
+    boxes = torch.cat((corners.amin(1), corners.amax(1)), 1)  # xyxy
+    on_centres = torch.tensor(
+        [
+            [2.0, 2.0, 6.0, 6.0],  # centres 0.5 and 1.5 of the working grid: both edges kept
+            [0.0, 0.0, 640.0, 480.0],  # the whole image
+            [-50.0, -50.0, -10.0, -10.0],  # outside: nothing stays
+            [300.0, 200.0, 100.0, 100.0],  # inverted: nothing stays
+            [float("nan"), 10.0, 50.0, 50.0],  # NaN edge: nothing stays
+        ]
+    )
+    boxes = torch.cat((boxes, on_centres))
+    masks = torch.rand(len(boxes), *work_hw, generator=generator) > 0.3
+    masks[-5] = True
+    sy, sx = work_hw[0] / image_hw[0], work_hw[1] / image_hw[1]
+    rows = torch.arange(work_hw[0], dtype=torch.float32)[None, :, None] + 0.5
+    cols = torch.arange(work_hw[1], dtype=torch.float32)[None, None, :] + 0.5
+    x1, y1, x2, y2 = (boxes[:, i, None, None] for i in range(4))
+    inside = (cols >= x1 * sx) & (cols <= x2 * sx) & (rows >= y1 * sy) & (rows <= y2 * sy)
+    expected = (masks & inside).numpy()
+
+    got = masks.numpy().copy()
+    _crop_to_boxes(got, boxes, image_hw)
+    np.testing.assert_array_equal(got, expected)
+    assert got[-5, :2, :2].all() and not got[-5, 2:].any() and not got[-5, :, 2:].any()
+    np.testing.assert_array_equal(got[-4], masks[-4].numpy())  # the whole image: all kept
+    assert not got[-3:].any()
+    assert 0.05 < expected[:200].mean() < 0.5  # the random boxes crop, but not everything
+    _crop_to_boxes(np.zeros((0, *work_hw), bool), boxes[:0], image_hw)  # no masks: no error
 
 
 # -------------------------------------------------------------- planted masks, known answer

@@ -225,9 +225,9 @@ class FastSAMMaskGenerator:
             boxes = ops.scale_boxes(box.input_hw, boxes.clone(), image_hw)
             if self.mask_resolution == "input":
                 masks = ops.process_mask_native(proto, coeffs, boxes, image_hw).bool()
+                masks = masks.cpu().numpy()
             else:
                 masks = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
-            masks = masks.cpu().numpy()
             areas = mask_areas(masks)
             keep = areas > 0  # ultralytics drops masks left without pixels
             if not keep.all():
@@ -270,12 +270,14 @@ class FastSAMMaskGenerator:
         boxes: object,
         image_hw: tuple[int, int],
         geometry: tuple[int, int, tuple[int, int]],
-    ) -> object:
-        """Masks on the un-padded prototype grid, cropped to their boxes (input pixels)."""
+    ) -> np.ndarray:
+        """Masks (N, h, w) bool on the un-padded prototype grid, cropped to their boxes (input
+        pixels)."""
         r0, c0, work_hw = geometry
         crop = proto[:, r0 : r0 + work_hw[0], c0 : c0 + work_hw[1]]
         logits = (coeffs @ crop.reshape(crop.shape[0], -1)).reshape(-1, *work_hw)
-        masks = logits > 0  # sigmoid(x) > 0.5
+        # sigmoid(x) > 0.5; on the CPU numpy's comparison is ~3x faster than torch's
+        masks = logits.cpu().numpy() > 0 if logits.is_cpu else (logits > 0).cpu().numpy()
         _crop_to_boxes(masks, boxes, image_hw)
         return masks
 
@@ -434,14 +436,33 @@ def _greedy_nms_first(boxes: object, scores: object, iou: float, count: int) -> 
     return torchvision.ops.nms(boxes, scores, iou)[:count]
 
 
-def _crop_to_boxes(masks: object, boxes: object, image_hw: tuple[int, int]) -> None:
-    """Clear mask pixels whose centres lie outside their box (YOLACT crop), in place."""
+def _crop_to_boxes(masks: np.ndarray, boxes: object, image_hw: tuple[int, int]) -> None:
+    """Clear mask pixels whose centres lie outside their box (YOLACT crop), in place.
+
+    A pixel (row r, column c) of mask i stays when ``x1 * sx <= c + 0.5 <= x2 * sx`` and
+    ``y1 * sy <= r + 0.5 <= y2 * sy`` (``sx``, ``sy``: working pixels per input pixel; float32
+    arithmetic). The bounds are found once per mask on the float32 pixel centres
+    (``searchsorted``: the same comparisons), then the rows and columns outside them are cleared
+    by slicing, without (N, h, w) comparison grids.
+    """
     import torch
 
+    if masks.shape[0] == 0:
+        return
     work_hw = masks.shape[1:]
     sy, sx = work_hw[0] / image_hw[0], work_hw[1] / image_hw[1]
-    rows = torch.arange(work_hw[0], device=boxes.device, dtype=torch.float32)[None, :, None] + 0.5
-    cols = torch.arange(work_hw[1], device=boxes.device, dtype=torch.float32)[None, None, :] + 0.5
-    x1, y1, x2, y2 = (boxes[:, i, None, None] for i in range(4))
-    masks &= (cols >= x1 * sx) & (cols <= x2 * sx)  # (N, 1, w) broadcast over rows
-    masks &= (rows >= y1 * sy) & (rows <= y2 * sy)  # (N, h, 1) broadcast over columns
+    boxes = boxes.float()
+    rows = torch.arange(work_hw[0], device=boxes.device, dtype=torch.float32) + 0.5
+    cols = torch.arange(work_hw[1], device=boxes.device, dtype=torch.float32) + 0.5
+    # first centre >= the low edge, first centre > the high edge
+    first_col = torch.searchsorted(cols, boxes[:, 0].contiguous() * sx).tolist()
+    end_col = torch.searchsorted(cols, boxes[:, 2].contiguous() * sx, side="right").tolist()
+    first_row = torch.searchsorted(rows, boxes[:, 1].contiguous() * sy).tolist()
+    end_row = torch.searchsorted(rows, boxes[:, 3].contiguous() * sy, side="right").tolist()
+    for mask, top, bottom, left, right in zip(
+        masks, first_row, end_row, first_col, end_col, strict=True
+    ):
+        mask[:top] = False
+        mask[bottom:] = False
+        mask[:, :left] = False
+        mask[:, right:] = False
