@@ -559,13 +559,17 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
 
 
 def test_gpu_check_plumbing_on_the_cpu(tmp_path, fastsam_pt, segformer_dir, capsys):
-    """The GPU check's whole path (through the ``--gpu`` alias), run on the CPU: rows for fp32
-    and fp16, parity with the CPU reference (identical on the same device), a summary line."""
+    """The GPU check's whole path (through the ``--gpu`` alias), run on the CPU: fp32 and fp16
+    rows for the shipped setting and for the paper's (its own frame size, masks at the input
+    resolution), parity with the CPU reference (identical on the same device), and a summary
+    line whose paper speed-up comes from the paper rows alone."""
     out = tmp_path / "BENCH.md"
     argv = [
         "--gpu", "--gpu-device", "cpu",
         "--size", "96x64",
         "--imgsz", "64",
+        "--paper-size", "160x80",
+        "--paper-imgsz", "96",
         "--frames", "1",
         "--warmup", "0",
         "--threads", "2",
@@ -575,12 +579,94 @@ def test_gpu_check_plumbing_on_the_cpu(tmp_path, fastsam_pt, segformer_dir, caps
     ]  # fmt: skip
     assert cli.main(argv) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert re.fullmatch(r"fps_64_fp32=[\d.]+ fps_64_fp16=[\d.]+ paper_speedup=[\d.]+", last), last
+    pattern = (
+        r"fps_64_fp32=([\d.]+) fps_64_fp16=([\d.]+) "
+        r"fps_paper_fp32=([\d.]+) fps_paper_fp16=([\d.]+) paper_speedup=([\d.]+)"
+    )
+    match = re.fullmatch(pattern, last)
+    assert match, last
+    paper_fps = [float(match.group(3)), float(match.group(4))]
+    assert float(match.group(5)) == pytest.approx(max(paper_fps) * 0.08, abs=0.06)
     text = out.read_text()
     assert "GPU check: `sfs-bench --gpu" in text and "CPU (plumbing run" in text
-    rows = [line for line in text.splitlines() if line.startswith("| 64 |")]
-    assert [r.split("|")[2].strip() for r in rows] == ["fp32", "fp16"]
-    assert all(r.strip().endswith("100.00% |") for r in rows)  # CPU vs CPU: identical labels
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| shipped |")]
+    rows += [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| paper |")]
+    cells = [[c.strip() for c in row] for row in rows]
+    assert [row[:5] for row in cells] == [
+        ["shipped", "96×64", "64", "work", "fp32"],
+        ["shipped", "96×64", "64", "work", "fp16"],
+        ["paper", "160×80", "96", "input", "fp32"],
+        ["paper", "160×80", "96", "input", "fp16"],
+    ]
+    assert all(row[-1] == "100.00%" for row in cells)  # CPU vs CPU: identical labels
+
+
+def test_gpu_check_without_the_paper_setting_says_so(tmp_path, fastsam_pt, segformer_dir, capsys):
+    """``--no-paper`` runs the shipped setting alone and reports no paper speed-up."""
+    argv = [
+        "gpu", "--device", "cpu", "--no-paper",
+        "--size", "96x64", "--imgsz", "64", "--frames", "1", "--warmup", "0",
+        "--fastsam", str(fastsam_pt), "--closed-set", str(segformer_dir),
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"fps_64_fp32=[\d.]+ fps_64_fp16=[\d.]+ paper_speedup=n/a", last), last
+
+
+def _dummy_wheel(folder: Path) -> Path:
+    """A minimal pure-Python wheel (one empty package) for the install step of gpu_check.sh."""
+    import zipfile
+
+    folder.mkdir()
+    wheel = folder / "sfs_dummy-0.1-py3-none-any.whl"
+    files = {
+        "sfs_dummy/__init__.py": "",
+        "sfs_dummy-0.1.dist-info/METADATA": (
+            "Metadata-Version: 2.1\nName: sfs-dummy\nVersion: 0.1\n"
+        ),
+        "sfs_dummy-0.1.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    files["sfs_dummy-0.1.dist-info/RECORD"] = "".join(f"{name},,\n" for name in files) + (
+        "sfs_dummy-0.1.dist-info/RECORD,,\n"
+    )
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return folder
+
+
+def test_gpu_check_script_runs_the_check_from_the_checkout(tmp_path, fastsam_pt, segformer_dir):
+    """bench/gpu_check.sh installs SFS_WHEELS into a temporary folder and runs the check of
+    this checkout (here on the CPU); an SFS_WHEELS folder without wheels is refused."""
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "SFS_WHEELS": str(_dummy_wheel(tmp_path / "w"))}
+    args = [
+        "--device", "cpu", "--no-paper", "--size", "96x64", "--imgsz", "64",
+        "--frames", "1", "--warmup", "0",
+        "--fastsam", str(fastsam_pt), "--closed-set", str(segformer_dir),
+    ]  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(script), *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "gpu_check: installed 1 wheel(s)" in done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"fps_64_fp32=[\d.]+ fps_64_fp16=[\d.]+ paper_speedup=n/a", last), last
+
+    (tmp_path / "empty").mkdir()
+    env["SFS_WHEELS"] = str(tmp_path / "empty")
+    refused = subprocess.run(
+        ["bash", str(script)], check=False, env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 2
+    assert "no .whl files in SFS_WHEELS" in refused.stderr
 
 
 def test_floor_pass_of_a_processor_model_is_its_whole_call(tmp_path, segformer_dir):

@@ -194,10 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
         "gpu",
         parents=[common],
         help="GPU check: fp32 / fp16, parity with the CPU (alias --gpu)",
-        description="The GPU check: fp32 / fp16 at each --imgsz, parity with the CPU, "
-        "speed-up over the paper's 0.08 s/frame; a few minutes on a GPU.",
+        description="The GPU check: fp32 / fp16 at the shipped setting (--size, each --imgsz) "
+        "and at the paper's (--paper-size, --paper-imgsz, masks at the input resolution), "
+        "parity with the CPU, speed-up over the paper's 0.08 s/frame; a few minutes on a GPU.",
     )
-    gpu.add_argument("--imgsz", type=int, nargs="+", help="FastSAM imgsz values (640 1024)")
+    gpu.add_argument(
+        "--imgsz", type=int, nargs="+", help="imgsz values of the shipped setting (default 640)"
+    )
+    gpu.add_argument(
+        "--paper-size",
+        type=parse_size,
+        default=(2048, 1024),
+        help="input WxH of the paper setting (its Cityscapes frames)",
+    )
+    gpu.add_argument("--paper-imgsz", type=int, default=1024, help="imgsz of the paper setting")
+    gpu.add_argument("--no-paper", action="store_true", help="skip the paper setting")
     gpu.add_argument(
         "--device",
         "--gpu-device",
