@@ -696,3 +696,70 @@ def test_bad_parameters_exit_2(dds_env, processes, tmp_path: Path):
     missing = processes.python(_camera_args(source=str(tmp_path / "missing.mp4")), dds_env)
     text, _ = missing.communicate(timeout=60)
     assert missing.returncode == 2 and "does not exist" in text
+
+
+@pytest.fixture
+def restored_signal_handlers():
+    """run_tool_node installs SIGINT/SIGTERM handlers (a StopFlag): put pytest's back."""
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+class _StubNode:
+    destroyed = 0
+
+    def destroy_node(self) -> None:
+        _StubNode.destroyed += 1
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [(samples.SamplesNotFoundError("no photos"), 1), (ValueError("bad rate"), 2)],
+)
+def test_tool_node_start_errors_give_their_exit_code(restored_signal_handlers, error, code, capfd):
+    """A start-up error listed for the helper nodes is one 'cannot start' line and its exit code
+    (SamplesNotFoundError is a FileNotFoundError, not a ValueError: the camera's 1, not 2), and
+    rclpy is shut down after it."""
+    import rclpy
+
+    from sfs_ros.ros.tool_node import run_tool_node
+
+    def fail() -> _StubNode:
+        raise error
+
+    start_errors = {samples.SamplesNotFoundError: 1, ValueError: 2}
+    assert run_tool_node(["x"], "demo_camera", fail, lambda node, stop: 0, start_errors) == code
+    assert f"cannot start: {error}" in capfd.readouterr().err
+    assert not rclpy.ok()
+
+
+def test_tool_node_returns_the_run_code_and_always_cleans_up(restored_signal_handlers):
+    """The run function's code is the exit code; the node is destroyed and rclpy shut down
+    also when the run raises (an error that is not a start-up error propagates)."""
+    import rclpy
+
+    from sfs_ros.ros.tool_node import run_tool_node
+
+    before = _StubNode.destroyed
+    seen = []
+
+    def run(node: _StubNode, stop: object) -> int:
+        seen.append((rclpy.ok(), bool(stop)))
+        return 7
+
+    assert run_tool_node(["x"], "recorder", _StubNode, run, {ValueError: 2}) == 7
+    assert seen == [(True, False)] and _StubNode.destroyed == before + 1 and not rclpy.ok()
+
+    def broken(node: _StubNode, stop: object) -> int:
+        raise RuntimeError("spin failed")
+
+    with pytest.raises(RuntimeError, match="spin failed"):
+        run_tool_node(["x"], "recorder", _StubNode, broken, {ValueError: 2})
+    assert _StubNode.destroyed == before + 2 and not rclpy.ok()
+    with pytest.raises(KeyError):  # not a start-up error: propagates, nothing is logged
+        run_tool_node(["x"], "recorder", lambda: {}["missing"], run, {ValueError: 2})
+    assert not rclpy.ok()

@@ -48,13 +48,13 @@ from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from sfs_ros.demo import tiny_world
 from sfs_ros.ros.conversions import to_image_msg
 from sfs_ros.ros.signals import StopFlag
+from sfs_ros.ros.tool_node import run_tool_node
 from sfs_ros.samples import SamplesNotFoundError, frame_sequence
 
 ENCODINGS = ("rgb8", "bgr8")
@@ -360,29 +360,16 @@ def _frames_of(cfg: CameraConfig) -> Iterator[tuple[np.ndarray, np.ndarray | Non
 def main(argv: list[str] | None = None) -> int:
     """Run the demo camera; 0 after ``max_frames`` (or on SIGINT/SIGTERM), 1 when the source
     cannot be read, 2 on invalid parameters."""
-    rclpy.init(
-        args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO
-    )
-    stop = StopFlag()
-    node: DemoCamera | None = None
-    try:
-        try:
-            node = DemoCamera()
-        except (ValueError, ParameterException) as exc:  # SamplesNotFoundError: below
-            rclpy.logging.get_logger("demo_camera").error(f"cannot start: {exc}")
-            return 2
-        except SamplesNotFoundError as exc:
-            rclpy.logging.get_logger("demo_camera").error(f"cannot start: {exc}")
-            return 1
+
+    def play(node: DemoCamera, stop: StopFlag) -> int:
         while not stop and not node.finished:
             rclpy.spin_once(node, timeout_sec=0.1)
         if node.finished:
             node.flush()
         return 1 if node.error else 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+
+    start_errors = {SamplesNotFoundError: 1, ValueError: 2, ParameterException: 2}
+    return run_tool_node(argv, "demo_camera", DemoCamera, play, start_errors)
 
 
 if __name__ == "__main__":

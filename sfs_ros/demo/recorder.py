@@ -53,7 +53,6 @@ from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
 from sfs_ros.demo.camera import declare_parameters
@@ -63,6 +62,7 @@ from sfs_ros.msg import ClassLegend
 from sfs_ros.ros.conversions import ImageConversionError, image_msg_to_rgb
 from sfs_ros.ros.qos import latched, reliable
 from sfs_ros.ros.signals import StopFlag
+from sfs_ros.ros.tool_node import run_tool_node
 from sfs_ros.world.classes import tiny_world_vocabulary
 
 IMAGE_QOS = reliable(10)
@@ -542,17 +542,8 @@ class Recorder(Node):
 def main(argv: list[str] | None = None) -> int:
     """Record until done; exit code 0 when at least one label image arrived, 1 when none did,
     2 on invalid parameters."""
-    rclpy.init(
-        args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO
-    )
-    stop = StopFlag()
-    node: Recorder | None = None
-    try:
-        try:
-            node = Recorder()
-        except (ValueError, ParameterException) as exc:
-            rclpy.logging.get_logger("recorder").error(f"cannot start: {exc}")
-            return 2
+
+    def record(node: Recorder, stop: StopFlag) -> int:
         reason = None
         while reason is None:
             rclpy.spin_once(node, timeout_sec=0.1)
@@ -563,10 +554,9 @@ def main(argv: list[str] | None = None) -> int:
                 rclpy.spin_once(node, timeout_sec=0.1)
         summary = node.finish(reason)
         return 0 if summary["frames_out"] > 0 else 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+
+    start_errors = {ValueError: 2, ParameterException: 2}
+    return run_tool_node(argv, "recorder", Recorder, record, start_errors)
 
 
 if __name__ == "__main__":
