@@ -251,6 +251,12 @@ class OpenVocabConfig(_Group):
         min=1,
         max=256,
     )
+    openvino_precision: str = param(
+        "auto",
+        "CLIP image tower on openvino: auto (bf16 where the CPU computes it natively, else "
+        "f32) | f32 (the same features as torch) | bf16",
+        ("auto", "f32", "bf16"),
+    )
     crop_background: str = param(
         "mean",
         "crop mode: pixels of a mask's crop outside the mask become CLIP's mean colour (mean) "

@@ -517,13 +517,15 @@ def test_closed_set_bench_times_both_heads_and_they_agree(tmp_path, segformer_di
 
 
 def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir, tiny_clip_name):
-    """Runs off, on per --masks-per-pass value, off again; each row with its frames, rates,
-    CLIP passes and the labelled share; the last pass's mask count respects the budget."""
+    """Runs off, on per --clip-precision and --masks-per-pass value, off again; each row with
+    its CLIP precision, frames, rates, CLIP passes and the labelled share; the last pass's mask
+    count respects the budget."""
     out = tmp_path / "BENCH.md"
     argv = [
         "open-vocab", tiny_clip_name,
         "--rate", "50",
         "--masks-per-pass", "2", "1000",
+        "--clip-precision", "f32", "bf16",
         "--size", "96x64",
         "--imgsz", "64",
         "--frames", "8",
@@ -538,18 +540,25 @@ def test_open_vocab_on_off_bench_in_process(tmp_path, fastsam_pt, segformer_dir,
     assert f"`sfs-bench open-vocab {tiny_clip_name}" in text
     rows = [line for line in text.splitlines() if line.startswith(("| on ", "| off "))]
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
-    runs = [(c[0], c[1]) for c in cells]
-    assert runs == [("off", "–"), ("on", "2"), ("on", "1000"), ("off", "–")]
+    runs = [(c[0], c[1], c[2]) for c in cells]
+    assert runs == [
+        ("off", "–", "–"),
+        ("on", "f32", "2"),
+        ("on", "f32", "1000"),
+        ("on", "bf16", "2"),
+        ("on", "bf16", "1000"),
+        ("off", "–", "–"),
+    ]
     for c in cells:
-        assert c[2] == "8"  # frames per run
-        assert float(c[3]) > 0 and float(c[5]) > 0
+        assert c[3] == "8"  # frames per run
+        assert float(c[4]) > 0 and float(c[6]) > 0
     masks = int(re.search(r"random weights, (\d+) masks per frame", text).group(1))
     assert masks > 4
-    for c in cells[1:3]:
-        assert int(c[6]) >= 1  # the pass each 'on' run started is waited for and counted
-        assert re.fullmatch(r"\d+%", c[8])
-    assert int(cells[1][7]) == 2
-    assert int(cells[2][7]) == masks  # room for every mask
+    for c in cells[1:5]:
+        assert int(c[7]) >= 1  # the pass each 'on' run started is waited for and counted
+        assert re.fullmatch(r"\d+%", c[9])
+    assert int(cells[1][8]) == int(cells[3][8]) == 2
+    assert int(cells[2][8]) == int(cells[4][8]) == masks  # room for every mask
     assert f"ms over {masks} masks)" in text
     # no --backend: the shipped preset's backend as it resolves on this CPU, named in the report
     from sfs_ros.bench.inputs import shipped
@@ -722,3 +731,28 @@ def test_bench_overlap_burst_raises_the_finishing_error(monkeypatch, pipeline):
     step = make_ours(pipeline, rgb8_message(synthetic_scene(96, 64)), overlap=True)
     with pytest.raises(RuntimeError, match="finish broke"):
         step()
+
+
+def test_clip_bench_times_crop_per_backend_and_precision(tmp_path, tiny_clip_name):
+    """``sfs-bench clip``: one row per model with the crop pass in torch and on OpenVINO in
+    f32 and bf16, dense mode, and the two ratios."""
+    out = tmp_path / "BENCH.md"
+    argv = [
+        "clip", tiny_clip_name, "--size", "96x64", "--max-masks", "6", "--frames", "2",
+        "--threads", "2", "--append", str(out),
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    text = out.read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| model |"))
+    assert [c.strip() for c in header.strip("|").split("|")][4:] == [
+        "crop torch p50 ms",
+        "crop openvino f32 p50 ms",
+        "crop openvino bf16 p50 ms",
+        "dense torch p50 ms",
+        "crop torch / dense",
+        "openvino f32 / bf16",
+    ]
+    row = next(line for line in text.splitlines() if line.startswith(f"| {tiny_clip_name} |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert all(float(c) > 0 for c in cells[4:10]), cells
+    assert "OpenVINO tower on 1 (open_vocab.num_threads)" in text

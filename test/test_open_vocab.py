@@ -1105,3 +1105,27 @@ def test_clip_image_tower_on_openvino_matches_torch_and_is_exported_once(
     assert resolve_clip_backend("auto", "cuda:0", "crop") == "torch"
     with pytest.raises(ConfigError, match="crop mode on the CPU"):
         resolve_clip_backend("openvino", "cpu", "dense")
+
+
+def test_clip_tower_precision_auto_is_bf16_only_where_the_cpu_computes_it(caplog):
+    """open_vocab.openvino_precision: auto is bf16 on CPUs with native bf16 and f32 elsewhere;
+    f32 and bf16 are taken as given; other values are refused; with the torch tower a bf16
+    request is a warning, not silence."""
+    from sfs_ros.open_vocab.clip import make_image_encoder, resolve_clip_precision
+    from sfs_ros.params import ConfigError
+
+    assert resolve_clip_precision("auto", lambda: True) == (
+        "bf16",
+        "auto: this CPU computes bf16 natively",
+    )
+    assert resolve_clip_precision("auto", lambda: False)[0] == "f32"
+    for given in ("f32", "bf16"):
+        assert resolve_clip_precision(given, lambda: False)[0] == given
+    with pytest.raises(ConfigError, match="'int8' is not one of auto, f32, bf16"):
+        resolve_clip_precision("int8")
+    with caplog.at_level("WARNING", logger="sfs_ros"):
+        make_image_encoder(
+            "torch", None, model_name="m", image_size=8, device="cpu", threads=1,
+            openvino_precision="bf16",
+        )  # fmt: skip
+    assert "applies to the openvino image tower only" in caplog.text

@@ -221,3 +221,55 @@ def test_segment_cli_labels_tiny_world_frames(
         assert ids.dtype == np.uint16 and ids.shape == scene.semantic.shape
         agree = float((mapping.apply(ids) == scene.semantic).mean())
         assert agree >= (0.85 if stem == "planted" else 0.9), (stem, agree)
+
+
+def _box(mask: np.ndarray) -> list[int]:
+    """The xyxy box (pixel edges) of a non-empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+
+
+def test_clip_tower_in_bf16_names_tiny_world_objects_as_f32_does(
+    tiny_world_models: TinyWorldModels, tmp_path, monkeypatch
+) -> None:
+    """``open_vocab.openvino_precision``: the trained tiny CLIP's OpenVINO tower compiled in
+    bf16 gives the f32 tower's top name on the objects of held-out scenes (and the f32 tower
+    names them right: the agreement is about meaningful scores). The compiled model runs in
+    the precision asked for."""
+    from sfs_ros.models.backends import cpu_has_native_bf16
+    from sfs_ros.open_vocab.clip import ClipScorer
+    from sfs_ros.world.classes import CLASS_NAMES
+    from sfs_ros.world.train import RECIPE
+
+    monkeypatch.setenv("SFS_CACHE_DIR", str(tmp_path))
+    names = list(CLASS_NAMES)
+    scorers = {}
+    for precision in ("f32", "bf16"):
+        scorer = ClipScorer.load(
+            f"local-dir:{tiny_world_models.clip}",
+            "",
+            templates=list(RECIPE["clip"]["templates"]),
+            backend="openvino",
+            openvino_precision=precision,
+        )
+        compiled = scorer.image_encoder._request.get_compiled_model()
+        if precision == "f32" or cpu_has_native_bf16():  # else OpenVINO may fall back to f32
+            assert compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == precision
+        scorers[precision] = scorer
+    top = {"f32": [], "bf16": []}
+    truth = []
+    for index in range(12):
+        scene = generate_scene(3000, index)
+        masks = np.stack(scene.instance_masks())
+        boxes = np.array([_box(mask) for mask in masks], np.float32)
+        for precision, scorer in scorers.items():
+            scores = scorer.score(scene.rgb, masks, boxes, names)
+            top[precision] += list(np.nanargmax(np.nan_to_num(scores, nan=-2.0), axis=1))
+        truth += [int(c) for c in scene.instance_classes]
+    assert len(truth) >= 30
+    agree = np.mean(np.array(top["bf16"]) == np.array(top["f32"]))
+    right = np.mean(np.array(top["f32"]) == np.array(truth))
+    print(f"\n[bf16 CLIP] {len(truth)} objects: top-1 agreement with f32 {agree:.1%}, "
+          f"f32 right {right:.1%}")
+    assert agree >= 0.95
+    assert right >= 0.7

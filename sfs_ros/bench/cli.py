@@ -113,9 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     clip = sub.add_parser(
         "clip",
         parents=[common],
-        help="one CLIP pass, crop vs dense",
-        description="Time one CLIP pass over --max-masks masks, open_vocab.mode crop vs dense, "
-        "for these open_clip models (random weights).",
+        help="one CLIP pass, crop vs dense, the crop tower in torch / openvino f32 / bf16",
+        description="Time one CLIP pass over --max-masks masks, open_vocab.mode crop (the image "
+        "tower in torch, and on openvino in f32 and bf16) vs dense, for these open_clip models "
+        "(random weights).",
     )
     clip.add_argument("models", nargs="+", metavar="MODEL", help="e.g. ViT-B-32 ViT-S-16")
     clip.add_argument("--quick", action="store_true", help="3 passes per mode")
@@ -157,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="length of each run (ignored with --frames: that many frames per run)",
+    )
+    vocab.add_argument(
+        "--clip-precision",
+        nargs="+",
+        choices=("auto", "f32", "bf16"),
+        metavar="P",
+        help="open_vocab.openvino_precision values (auto, f32, bf16), each with every "
+        "--masks-per-pass value (default: the shipped one)",
     )
     vocab.add_argument("--imgsz", type=int, help="FastSAM imgsz (default: the shipped one)")
     vocab.add_argument(

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""``sfs-bench clip MODEL [MODEL ...]``: one open-vocabulary CLIP pass, crop vs dense mode.
+"""``sfs-bench clip MODEL [MODEL ...]``: one open-vocabulary CLIP pass, crop vs dense mode, and
+the crop-mode image tower in torch and on OpenVINO in f32 and bf16.
 
-One pass of :meth:`ClipScorer.score` over ``--max-masks`` elliptical masks, in
-``open_vocab.mode`` crop (one masked crop per mask, one batch) and dense (one whole-image
-forward, patch tokens pooled per mask), per open_clip model with random weights, the two modes
-interleaved pass by pass.
+One pass of :meth:`ClipScorer.score` over ``--max-masks`` elliptical masks, per open_clip model
+with random weights, in ``open_vocab.mode`` crop (one masked crop per mask, one batch: the
+tower in torch, then on OpenVINO with ``open_vocab.num_threads`` threads in each
+``open_vocab.openvino_precision``, f32 and bf16, when OpenVINO is installed) and dense (one
+whole-image forward, patch tokens pooled per mask, torch); the variants interleaved pass by
+pass.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 
 import numpy as np
 
-from sfs_ros.bench.inputs import bench_frame
+from sfs_ros.bench.inputs import bench_frame, shipped
 from sfs_ros.bench.machine import LoadMeter
 from sfs_ros.bench.report import Report, command_line, fmt, publish
 
@@ -44,14 +47,54 @@ def clip_masks(count: int, width: int, height: int, seed: int = 0) -> tuple[np.n
     return masks, boxes
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> int:
-    """Time crop vs dense for every model of ``args.models``; publish the report."""
-    from sfs_ros.open_vocab.clip import ClipScorer, ClipStats, check_dense_support
+VARIANTS = ("crop torch", "crop openvino f32", "crop openvino bf16", "dense torch")
+"""The timed variants of a pass, in table order (the OpenVINO ones only where it is installed)."""
+
+
+def scorer_variants(crop: object, model: str, threads: int) -> dict[str, object]:
+    """The scorers to time for one model: ``crop`` (torch) as loaded, the same model with its
+    tower on OpenVINO in f32 and bf16, and dense mode where the model supports it."""
+    import importlib.util
+
+    from sfs_ros.open_vocab.clip import ClipStats, check_dense_support, make_image_encoder
     from sfs_ros.params import ConfigError
+
+    scorers = {"crop torch": crop}
+    if importlib.util.find_spec("openvino") is not None:
+        for precision in ("f32", "bf16"):
+            encoder = make_image_encoder(
+                "openvino",
+                crop.model,
+                model_name=model,
+                image_size=crop.image_size,
+                device="cpu",
+                threads=threads,
+                openvino_precision=precision,
+            )
+            scorers[f"crop openvino {precision}"] = dataclasses.replace(
+                crop, image_encoder=encoder, stats=ClipStats()
+            )
+    try:
+        check_dense_support(crop.model, model)
+        scorers["dense torch"] = dataclasses.replace(crop, mode="dense", stats=ClipStats())
+    except ConfigError as exc:
+        print(f"[bench] {model}: dense skipped ({exc})", file=sys.stderr)
+    return scorers
+
+
+def _ratio(p50: dict[str, float], a: str, b: str) -> float | None:
+    return p50[a] / p50[b] if a in p50 and b in p50 else None
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """Time every variant for every model of ``args.models``; publish the report."""
+    from sfs_ros.models.backends import cpu_has_native_bf16
+    from sfs_ros.open_vocab.clip import ClipScorer
     from sfs_ros.runtime import set_torch_threads
     from sfs_ros.vocabularies import get_vocabulary
 
     set_torch_threads(args.threads)
+    clip_threads = shipped("open_vocab.num_threads")
     reps = args.frames or (3 if args.quick else 5)
     load = LoadMeter.begin()
     rgb, source = bench_frame(*args.size)
@@ -62,56 +105,58 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"[bench] loading CLIP {model} (random weights)", file=sys.stderr)
         crop = ClipScorer.load(model, "", allow_random=True, mode="crop")
         params_m = sum(p.numel() for p in crop.model.visual.parameters()) / 1e6
-        scorers = {"crop": crop}
-        try:
-            check_dense_support(crop.model, model)
-            scorers["dense"] = dataclasses.replace(crop, mode="dense", stats=ClipStats())
-        except ConfigError as exc:
-            print(f"[bench] {model}: dense skipped ({exc})", file=sys.stderr)
-        crop.text_embeddings(names)  # text is cached in both modes: not part of a pass
-        times: dict[str, list[float]] = {mode: [] for mode in scorers}
+        scorers = scorer_variants(crop, model, clip_threads)
+        crop.text_embeddings(names)  # text is cached in every variant: not part of a pass
+        times: dict[str, list[float]] = {name: [] for name in scorers}
         for scorer in scorers.values():  # warm-up
             for _ in range(args.warmup):
                 scorer.score(rgb, masks, boxes, names)
         for rep in range(reps):
             order = list(scorers.items())
             order = order[rep % len(order) :] + order[: rep % len(order)]
-            for mode, scorer in order:
+            for name, scorer in order:
                 start = time.perf_counter()
                 scorer.score(rgb, masks, boxes, names)
-                times[mode].append((time.perf_counter() - start) * 1e3)
+                times[name].append((time.perf_counter() - start) * 1e3)
             print(f"[bench] {model} rep {rep + 1}/{reps}", file=sys.stderr)
-        p50 = {mode: float(np.percentile(t, 50)) for mode, t in times.items()}
+        p50 = {name: float(np.percentile(t, 50)) for name, t in times.items()}
         grid = "×".join(str(g) for g in getattr(crop.model.visual, "grid_size", ())) or "–"
-        crop_ms, dense_ms = p50.get("crop"), p50.get("dense")
-        ratio = crop_ms / dense_ms if crop_ms and dense_ms else None
         cells = [model, f"{params_m:.1f}", str(crop.image_size), grid]
-        rows.append([*cells, fmt(crop_ms), fmt(dense_ms), fmt(ratio, 1)])
+        timings = [fmt(p50.get(name)) for name in VARIANTS]
+        ratios = [
+            fmt(_ratio(p50, "crop torch", "dense torch"), 1),
+            fmt(_ratio(p50, "crop openvino f32", "crop openvino bf16"), 1),
+        ]
+        rows.append([*cells, *timings, *ratios])
         del crop, scorers
     load.finish()
     n_masks = int((masks.sum(axis=(1, 2)) >= 4).sum())
+    bf16 = "natively" if cpu_has_native_bf16() else "NOT natively (OpenVINO emulates it)"
     report = Report(
-        title="CLIP crop vs dense",
+        title="CLIP crop vs dense, and the crop tower's backend and precision",
         command=command_line(argv),
         load=load,
         setup=[
             f"One open-vocabulary CLIP pass (`ClipScorer.score`) over {n_masks} elliptical "
             f"masks on a {args.size[0]}×{args.size[1]} frame ({source}) against {len(names)} "
             "ADE20K names (text embeddings cached, as in the running branch); open_clip models "
-            f"with random weights, {args.threads or os.cpu_count()} threads; {reps} timed "
-            f"passes per mode after {args.warmup} warm-up, crop and dense interleaved.",
-            "`crop` = one masked crop per mask, all in one image-encoder batch; `dense` = one "
-            "forward of the whole (squashed) frame, MaskCLIP value-path patch tokens pooled per "
-            "mask. The crop/dense ratio is the number to read.",
+            f"with random weights, torch on {args.threads or os.cpu_count()} threads, the "
+            f"OpenVINO tower on {clip_threads} (open_vocab.num_threads); {reps} timed passes per "
+            f"variant after {args.warmup} warm-up, variants interleaved. This CPU computes "
+            f"bf16 {bf16}.",
+            "`crop` = one masked crop per mask, all in one image-encoder batch (the image tower "
+            "in torch, or on OpenVINO in `open_vocab.openvino_precision` f32 / bf16); `dense` = "
+            "one forward of the whole (squashed) frame, MaskCLIP value-path patch tokens pooled "
+            "per mask. Ratios are of p50 times.",
         ],
         headers=[
             "model",
             "image tower params (M)",
             "input",
             "patch grid",
-            "crop p50 ms",
-            "dense p50 ms",
-            "crop/dense",
+            *(f"{name} p50 ms" for name in VARIANTS),
+            "crop torch / dense",
+            "openvino f32 / bf16",
         ],
         rows=rows,
     )

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 """``sfs-bench open-vocab MODEL``: the closed-set frame rate with the CLIP branch on vs off, and
-how many masks carry a fresh CLIP label, per ``open_vocab.max_masks_per_pass``.
+how many masks carry a fresh CLIP label, per ``open_vocab.max_masks_per_pass`` and per
+``open_vocab.openvino_precision`` of the CLIP tower.
 
-One pipeline (random weights), one process, one run per configuration in this order: off, each
-``--masks-per-pass`` value (on), off again. A run lasts ``--seconds`` (or ``--frames`` frames)
+One pipeline per ``--clip-precision`` value (random weights), one process, one run per
+configuration in this order: off, each precision with each ``--masks-per-pass`` value (on),
+off again (the off runs use the first pipeline). A run lasts ``--seconds`` (or ``--frames`` frames)
 of back-to-back frames. Between runs the branch is switched off (which forgets its tracks, after
 the running CLIP pass has finished), so every "on" run starts without labels, as a node does.
 Reported per run: the per-frame ``total`` p50 / p90 / fps, the CLIP passes it completed and the
@@ -75,48 +77,70 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     args.imgsz = args.imgsz or shipped("fastsam.imgsz")
     args.backend = args.backend or resolve_backend(shipped("backend"), "cpu", False)[0]
     budgets = args.masks_per_pass or [shipped("open_vocab.max_masks_per_pass")]
+    precisions = args.clip_precision or [shipped("open_vocab.openvino_precision")]
     resolve_models(args)
-    config = config_for(
-        args,
-        args.imgsz,
-        args.backend,
-        {
-            "open_vocab.enabled": True,
-            "open_vocab.model": args.model,
-            "open_vocab.pretrained": "",
-            "open_vocab.rate_hz": args.rate,
-        },
-    )
-    pipeline = Pipeline.from_config(config)
-    branch = pipeline.open_vocab
+    configs = {
+        precision: config_for(
+            args,
+            args.imgsz,
+            args.backend,
+            {
+                "open_vocab.enabled": True,
+                "open_vocab.model": args.model,
+                "open_vocab.pretrained": "",
+                "open_vocab.rate_hz": args.rate,
+                "open_vocab.openvino_precision": precision,
+            },
+        )
+        for precision in precisions
+    }
+    pipelines = {precision: Pipeline.from_config(config) for precision, config in configs.items()}
+    config = configs[precisions[0]]
     rgb, source = bench_frame(*args.size)
     load = LoadMeter.begin()
-    # First pass encodes the vocabulary text: let it finish so every run sees steady state.
-    pipeline.process(rgb)
-    branch.worker.wait_idle(600.0)
-    plan: list[int | None] = [None, *budgets, None]  # None: branch off
+    for pipeline in pipelines.values():
+        # First pass encodes the vocabulary text: let it finish so every run sees steady state.
+        pipeline.process(rgb)
+        pipeline.open_vocab.worker.wait_idle(600.0)
+        pipeline.update("open_vocab.enabled", False)
+    # (precision, budget) per run; budget None: branch off
+    plan: list[tuple[str, int | None]] = [
+        (precisions[0], None),
+        *((precision, budget) for precision in precisions for budget in budgets),
+        (precisions[0], None),
+    ]
     results: list[RunResult] = []
-    for number, budget in enumerate(plan, 1):
+    for number, (precision, budget) in enumerate(plan, 1):
+        pipeline = pipelines[precision]
         pipeline.update("open_vocab.enabled", False)  # forgets the tracks
         if budget is not None:
             pipeline.update("open_vocab.max_masks_per_pass", budget)
             pipeline.update("open_vocab.enabled", True)
         results.append(timed_run(pipeline, rgb, frames=args.frames, seconds=args.seconds))
-        label = "off" if budget is None else f"on, {budget} masks per pass"
+        pipeline.update("open_vocab.enabled", False)
+        label = "off" if budget is None else f"on, {precision}, {budget} masks per pass"
         print(f"[bench] run {number}/{len(plan)} open vocab {label}", file=sys.stderr)
-    stats = pipeline.open_vocab_stats()
-    masks_per_frame = branch.tracks.coverage.last_masks
-    pipeline.close()
+    last = pipelines[plan[-2][0]]
+    stats = last.open_vocab_stats()
+    masks_per_frame = last.open_vocab.tracks.coverage.last_masks
+    towers = {p: pipe.open_vocab.scorer.image_encoder for p, pipe in pipelines.items()}
+    for pipeline in pipelines.values():
+        pipeline.close()
     clip_backend = resolve_clip_backend(
         config["open_vocab.backend"], "cpu", config["open_vocab.mode"]
     )
     load.finish()
 
-    def row(budget: int | None, result: RunResult) -> list[str]:
+    def tower_precision(precision: str) -> str:
+        resolved = getattr(towers[precision], "precision", "torch")
+        return resolved if precision == resolved else f"{precision} ({resolved})"
+
+    def row(precision: str, budget: int | None, result: RunResult) -> list[str]:
         ms = result.totals
         share = result.labelled / result.masks if result.masks else None
         return [
             "off" if budget is None else "on",
+            "–" if budget is None else tower_precision(precision),
             "–" if budget is None else str(budget),
             str(len(ms)),
             fmt(float(np.percentile(ms, 50))),
@@ -143,10 +167,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "per-frame path's own rate on this CPU, which the CLIP thread shares. 'labelled' = "
             "share of the masks of the run's second half that held a fresh CLIP label "
             f"(last pass: {fmt(stats['last_pass_ms'])} ms over {stats['last_pass_masks']} masks). "
-            "'max masks per pass' = open_vocab.max_masks_per_pass.",
+            "'max masks per pass' = open_vocab.max_masks_per_pass; 'CLIP precision' = "
+            "open_vocab.openvino_precision (in brackets: what auto resolved to; 'torch': the "
+            "tower does not run on openvino).",
         ],
         headers=[
             "open vocab",
+            "CLIP precision",
             "max masks per pass",
             "frames",
             "total p50 ms",
@@ -156,7 +183,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "masks in last pass",
             "labelled",
         ],
-        rows=[row(budget, result) for budget, result in zip(plan, results, strict=True)],
+        rows=[
+            row(precision, budget, result)
+            for (precision, budget), result in zip(plan, results, strict=True)
+        ],
     )
     publish(report, args.append)
     return 0

@@ -113,6 +113,7 @@ class OpenVocabBranch:
             crop_background=settings.crop_background,
             backend=settings.backend,
             threads=settings.num_threads,
+            openvino_precision=settings.openvino_precision,
         )
         captioner: Captioner | None = None
         if settings.captioner:

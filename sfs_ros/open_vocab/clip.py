@@ -36,7 +36,7 @@ at load.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,7 +44,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from sfs_ros.params import ConfigError
+from sfs_ros.params import SPECS, ConfigError
 from sfs_ros.runtime import LOG
 from sfs_ros.vocabularies import normalize_class_name
 from sfs_ros.weights import (
@@ -63,10 +63,13 @@ TEXT_BATCH = 128  # prompts per text-encoder call; cancellation is checked betwe
 # open_vocab.model prefix of a local open_clip folder (config + weights), and its weight files.
 LOCAL_DIR_PREFIX = "local-dir:"
 LOCAL_WEIGHT_FILES = ("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
-# open_vocab.mode values: masked crops in one batch, or one whole-image forward + patch pooling.
-MODES = ("crop", "dense")
-# open_vocab.crop_background values: what the pixels of a crop outside its mask show.
-CROP_BACKGROUNDS = ("mean", "image")
+# The values of open_vocab.mode (masked crops in one batch, or one whole-image forward + patch
+# pooling), open_vocab.crop_background (what a crop shows outside its mask), open_vocab.backend
+# and open_vocab.openvino_precision, as the parameter declarations give them.
+MODES = SPECS["open_vocab.mode"].choices or ()
+CROP_BACKGROUNDS = SPECS["open_vocab.crop_background"].choices or ()
+CLIP_BACKENDS = SPECS["open_vocab.backend"].choices or ()
+CLIP_PRECISIONS = SPECS["open_vocab.openvino_precision"].choices or ()
 # Masks converted to float per chunk when computing their patch coverage (bounds memory).
 COVERAGE_CHUNK = 32
 
@@ -149,12 +152,14 @@ class ClipScorer:
         crop_background: str = "mean",
         backend: str = "torch",
         threads: int = 1,
+        openvino_precision: str = "f32",
     ) -> ClipScorer:
         """Build ``model_name`` with ``pretrained`` weights through open_clip (once).
 
         ``backend``: ``torch``, ``openvino`` (the image tower through OpenVINO with ``threads``
         threads, crop mode; :mod:`sfs_ros.open_vocab.clip_openvino`) or ``auto`` (openvino on
-        the CPU when installed, else torch).
+        the CPU when installed, else torch). ``openvino_precision`` (``auto``, ``f32``,
+        ``bf16``; :func:`resolve_clip_precision`) applies to the OpenVINO tower only.
 
         Offline with no cached weights → :class:`WeightsNotFoundError` naming
         ``open_vocab.model`` / ``open_vocab.pretrained``; with ``allow_random`` the same
@@ -242,6 +247,7 @@ class ClipScorer:
             image_size=size,
             device=device,
             threads=threads,
+            openvino_precision=openvino_precision,
         )
         return cls(
             model=model,
@@ -437,7 +443,6 @@ class ClipScorer:
 
 
 # ----------------------------------------------------------------------------- backends
-CLIP_BACKENDS = ("auto", "torch", "openvino")  # values of open_vocab.backend
 
 
 class ImageEncoder(Protocol):
@@ -467,15 +472,56 @@ class TorchImageEncoder:
 
 
 def make_image_encoder(
-    backend: str, model: Any, *, model_name: str, image_size: int, device: str, threads: int
+    backend: str,
+    model: Any,
+    *,
+    model_name: str,
+    image_size: int,
+    device: str,
+    threads: int,
+    openvino_precision: str = "f32",
 ) -> ImageEncoder:
     """The image encoder for a resolved ``open_vocab.backend`` (:func:`resolve_clip_backend`):
-    the torch model, or its tower exported and compiled by OpenVINO with ``threads`` threads."""
+    the torch model, or its tower exported and compiled by OpenVINO with ``threads`` threads
+    in the precision :func:`resolve_clip_precision` gives for ``openvino_precision``."""
     if backend == "openvino":
         from sfs_ros.open_vocab.clip_openvino import OpenVinoImageEncoder
 
-        return OpenVinoImageEncoder(model, model_name, image_size, threads)
+        precision, why = resolve_clip_precision(openvino_precision)
+        return OpenVinoImageEncoder(
+            model, model_name, image_size, threads, precision=precision, why=why
+        )
+    if openvino_precision not in {"auto", "f32"}:
+        LOG.warning(
+            "open_vocab.openvino_precision %s applies to the openvino image tower only; "
+            "the CLIP tower runs in torch here",
+            openvino_precision,
+        )
     return TorchImageEncoder(model, device)
+
+
+def resolve_clip_precision(
+    requested: str, native_bf16: Callable[[], bool] | None = None
+) -> tuple[str, str]:
+    """The OpenVINO inference precision of the CLIP image tower and why.
+
+    ``auto`` is bf16 where the CPU computes it natively (AMX or AVX512-BF16: a ViT-B-32 crop pass
+    ran 2.7x faster in it, BENCHMARKS.md) and f32 elsewhere (OpenVINO would emulate bf16);
+    the choice was measured on the trained tiny world (docs/tiny_world.md). ``f32`` gives the
+    same features as torch; ``bf16`` is taken as asked.
+    """
+    if requested not in CLIP_PRECISIONS:
+        raise ConfigError(
+            f"open_vocab.openvino_precision '{requested}' is not one of "
+            + ", ".join(CLIP_PRECISIONS)
+        )
+    if requested != "auto":
+        return requested, "set by open_vocab.openvino_precision"
+    if native_bf16 is None:
+        from sfs_ros.models.backends import cpu_has_native_bf16 as native_bf16
+    if native_bf16():
+        return "bf16", "auto: this CPU computes bf16 natively"
+    return "f32", "auto: no native bf16 on this CPU"
 
 
 def resolve_clip_backend(backend: str, device: str, mode: str) -> str:

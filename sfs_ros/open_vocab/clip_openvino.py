@@ -4,8 +4,10 @@
 The crop batch of an open-vocabulary pass goes through ``encode_image`` once. On a CPU robot
 that pass competes with the per-frame networks for the same cores, so here the image tower is
 exported once to ONNX (dynamic batch) into the sfs_ros cache, compiled by OpenVINO with
-``open_vocab.num_threads`` threads (1 by default: the per-frame path keeps the other cores) and
-f32 precision (the same features as torch, test/test_open_vocab.py).
+``open_vocab.num_threads`` threads (1 by default: the per-frame path keeps the other cores) in
+the precision of ``open_vocab.openvino_precision``: f32 gives the same features as torch
+(test/test_open_vocab.py); bf16, the default on CPUs that compute it natively, runs the tower
+several times faster (BENCHMARKS.md) at no measured cost in labels (docs/tiny_world.md).
 
 The export's file name carries a digest of the tower's weights, so other weights never reuse
 it; a damaged export is moved aside and rebuilt (:mod:`sfs_ros.cache_files`).
@@ -89,9 +91,21 @@ class OpenVinoImageEncoder:
         name: model name for the cache file (e.g. ``ViT-B-32``).
         image_size: square input side of the tower.
         threads: OpenVINO inference threads (the open-vocabulary branch's own budget).
+        precision: OpenVINO inference precision, ``f32`` or ``bf16``
+            (:func:`sfs_ros.open_vocab.clip.resolve_clip_precision`).
+        why: why that precision, for the start-up log.
     """
 
-    def __init__(self, model: Any, name: str, image_size: int, threads: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        image_size: int,
+        threads: int,
+        *,
+        precision: str = "f32",
+        why: str = "",
+    ) -> None:
         import openvino as ov
 
         from sfs_ros import cache_files
@@ -106,6 +120,7 @@ class OpenVinoImageEncoder:
             _export(model, image_size, path)
         self.path = path
         self.threads = max(1, int(threads))
+        self.precision = precision
         core = ov.Core()
         with OPENVINO_COMPILE_LOCK:  # not beside another compilation (see its docstring)
             compiled = core.compile_model(
@@ -114,12 +129,17 @@ class OpenVinoImageEncoder:
                 {
                     "INFERENCE_NUM_THREADS": self.threads,
                     "PERFORMANCE_HINT": "LATENCY",
-                    "INFERENCE_PRECISION_HINT": "f32",
+                    "INFERENCE_PRECISION_HINT": precision,
                 },
             )
         self._request = compiled.create_infer_request()
         self._output = compiled.output(0)
-        LOG.info("CLIP image tower on OpenVINO (%d thread(s))", self.threads)
+        LOG.info(
+            "CLIP image tower on OpenVINO (%d thread(s), %s%s)",
+            self.threads,
+            precision,
+            f": {why}" if why else "",
+        )
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(M, D) float32 image features (not normalised) of a (M, 3, S, S) batch."""
