@@ -311,6 +311,7 @@ def test_a_crop_mode_pass_takes_new_tracks_first_then_the_oldest_labels():
     assert scorer.passes == [[0, 10], [20, 30], [40, 50], [0, 60], [10, 20], [30, 40]]
     stats = branch.stats()
     assert stats["last_pass_masks"] == 2 and stats["labelled_share"] == 1.0
+    assert stats["image_tower"] is None  # a scorer that does not say where its tower runs
     coverage = branch.tracks.coverage
     assert (coverage.masks, coverage.labelled) == (42, 2 + 4 + 6 + 7 + 7)
     branch.apply(replace(branch.settings, max_masks_per_pass=10))  # live
@@ -1097,6 +1098,8 @@ def test_clip_image_tower_on_openvino_matches_torch_and_is_exported_once(
         scorer = ClipScorer.load(tiny_clip_name, "", allow_random=True, backend=backend)
         encoder = {"torch": TorchImageEncoder, "openvino": clip_openvino.OpenVinoImageEncoder}
         assert type(scorer.image_encoder) is encoder[backend]
+        tower = {"torch": "torch cpu float32", "openvino": "openvino f32, 1 thread(s)"}
+        assert scorer.image_tower == tower[backend]
         scores[backend] = scorer.score(rgb, masks, boxes, names)
     np.testing.assert_allclose(scores["openvino"], scores["torch"], atol=1e-4)
     assert len(exports) == 1 and exports[0].name.startswith(f"clip-{tiny_clip_name}-")

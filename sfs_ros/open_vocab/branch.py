@@ -291,7 +291,8 @@ class OpenVocabBranch:
     # ------------------------------------------------------------------------ diagnostics
     def stats(self) -> dict[str, Any]:
         """passes, errors, last pass ms and masks, newest label's age (s), share of the latest
-        frame's masks with a fresh label, tracks (all sequences), scorer counters."""
+        frame's masks with a fresh label, tracks (all sequences), where the CLIP image tower
+        runs (``image_tower``, None for scorers that do not say), scorer counters."""
         w = self.worker.stats()
         with self._lock:
             stores = list(self._stores.values())
@@ -311,6 +312,7 @@ class OpenVocabBranch:
             "legend_full_drops": self._legend_full_drops,
             "candidates": len(self.candidate_names()),
             "random_weights": bool(self.scorer.is_random),
+            "image_tower": getattr(self.scorer, "image_tower", None),
         }
         out.update(self.scorer.counters())
         return out

@@ -434,6 +434,11 @@ class ClipScorer:
 
 
     # ------------------------------------------------------------------------- diagnostics
+    @property
+    def image_tower(self) -> str:
+        """Where and how the image tower runs, e.g. ``openvino bf16, 1 thread(s)``."""
+        return self.image_encoder.description
+
     def counters(self) -> dict[str, int]:
         """Encoder calls so far (the branch's diagnostics)."""
         return {
@@ -447,7 +452,9 @@ class ClipScorer:
 
 class ImageEncoder(Protocol):
     """The image tower as the scorer calls it: (M, 3, S, S) float32 → (M, D) float32 features
-    (not normalised)."""
+    (not normalised). ``description`` says where and how it runs (diagnostics)."""
+
+    description: str
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Features of one batch of preprocessed crops, in one call."""
@@ -460,6 +467,8 @@ class TorchImageEncoder:
     def __init__(self, model: Any, device: str) -> None:
         self.model = model
         self.device = device
+        dtype = "?" if model is None else str(next(model.parameters()).dtype).removeprefix("torch.")
+        self.description = f"torch {device} {dtype}"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(M, D) float32 image features (not normalised) of a (M, 3, S, S) batch."""

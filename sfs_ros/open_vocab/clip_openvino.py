@@ -134,12 +134,8 @@ class OpenVinoImageEncoder:
             )
         self._request = compiled.create_infer_request()
         self._output = compiled.output(0)
-        LOG.info(
-            "CLIP image tower on OpenVINO (%d thread(s), %s%s)",
-            self.threads,
-            precision,
-            f": {why}" if why else "",
-        )
+        self.description = f"openvino {precision}, {self.threads} thread(s)"
+        LOG.info("CLIP image tower: %s%s", self.description, f" ({why})" if why else "")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(M, D) float32 image features (not normalised) of a (M, 3, S, S) batch."""
