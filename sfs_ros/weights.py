@@ -95,30 +95,34 @@ def is_explicit_path(name: str) -> bool:
     )
 
 
+def _own_weight_dirs() -> list[Path]:
+    """sfs_ros's own FastSAM folders, in order: ``$SFS_WEIGHTS_DIR`` (when set), then the
+    sfs_ros cache (``<cache>/weights``)."""
+    dirs = []
+    if env_dir := os.environ.get("SFS_WEIGHTS_DIR"):
+        dirs.append(Path(env_dir).expanduser())
+    dirs.append(cache_dir() / "weights")
+    return [d.absolute() for d in dirs]
+
+
 def fastsam_search_dirs() -> list[Path]:
     """Folders a bare FastSAM name is looked up in, in order.
 
     ``$SFS_WEIGHTS_DIR``, the sfs_ros cache (``<cache>/weights``) and ultralytics' weights
     folder. The working directory is deliberately not one of them.
     """
-    dirs = []
-    if env_dir := os.environ.get("SFS_WEIGHTS_DIR"):
-        dirs.append(Path(env_dir).expanduser())
-    dirs.append(cache_dir() / "weights")
     import_ultralytics()
     from ultralytics.utils import SETTINGS
 
-    dirs.append(Path(SETTINGS["weights_dir"]).expanduser())
-    return [d.absolute() for d in dirs]
+    return [*_own_weight_dirs(), Path(SETTINGS["weights_dir"]).expanduser().absolute()]
 
 
 def fastsam_download_dir() -> Path:
-    """Where a missing FastSAM release is downloaded: ``$SFS_WEIGHTS_DIR``, else the sfs_ros
-    cache (``<cache>/weights``). Not ultralytics' weights folder: ultralytics records that one
-    relative to the working directory of its first run, so it can be any project's folder."""
-    if env_dir := os.environ.get("SFS_WEIGHTS_DIR"):
-        return Path(env_dir).expanduser().absolute()
-    return (cache_dir() / "weights").absolute()
+    """Where a missing FastSAM release is downloaded: the first of sfs_ros's own folders
+    (``$SFS_WEIGHTS_DIR``, else ``<cache>/weights``). Not ultralytics' weights folder:
+    ultralytics records that one relative to the working directory of its first run, so it
+    can be any project's folder."""
+    return _own_weight_dirs()[0]
 
 
 def resolve_fastsam_weights(name: str, allow_random: bool = False) -> tuple[str, bool]:

@@ -146,6 +146,18 @@ def test_object_unknown_to_the_closed_set(sfs: object, sfs_open: object, name: s
     assert _iou(_labels(sfs_open, scene), scene.semantic, cls) >= 0.5
 
 
+def test_the_shipped_clip_precision_reaches_the_image_tower(sfs_open: object) -> None:
+    """open_vocab.openvino_precision at its default (auto) goes from the configuration to the
+    compiled CLIP tower: bf16 where the CPU computes it natively, else f32, as the branch's
+    diagnostics say."""
+    from sfs_ros.models.backends import cpu_has_native_bf16
+    from sfs_ros.params import SfsConfig
+
+    assert SfsConfig().open_vocab.openvino_precision == "auto"
+    expected = "bf16" if cpu_has_native_bf16() else "f32"
+    assert sfs_open.open_vocab_stats()["image_tower"] == f"openvino {expected}, 1 thread(s)"
+
+
 def test_world_eval_command_prints_the_summary_last(
     tiny_world_models: TinyWorldModels, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

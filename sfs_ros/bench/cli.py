@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from sfs_ros.bench.inputs import DEFAULT_SEGMENTER, RANDOM_WEIGHTS_CONF, parse_size
 from sfs_ros.bench.report import append_path
+from sfs_ros.params import SPECS
 
 COMMANDS = {
     "pipeline": "sfs_ros.bench.pipeline",
@@ -162,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     vocab.add_argument(
         "--clip-precision",
         nargs="+",
-        choices=("auto", "f32", "bf16"),
+        choices=SPECS["open_vocab.openvino_precision"].choices,
         metavar="P",
         help="open_vocab.openvino_precision values (auto, f32, bf16), each with every "
         "--masks-per-pass value (default: the shipped one)",
