@@ -82,6 +82,30 @@ def test_segformer_backend_matches_torch(backend, segformer_dir, image):
     assert (got == ref).mean() > 0.95
 
 
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_exported_segformer_logits_are_a_channels_last_view(backend, segformer_dir, image):
+    """The export writes its logits channels-last (N, H, W, C); the segmenter gets them back as
+    the usual (1, C, h/4, w/4) tensor in channels-last memory, with torch's values, and the
+    class map reads them without changing them."""
+    import torch
+
+    from sfs_ros.models.closed_set import load_segmenter
+    from sfs_ros.runtime import select_device
+
+    device = select_device("cpu")
+    ref = load_segmenter(str(segformer_dir), device, "ade20k").infer(image)
+    seg = load_segmenter(str(segformer_dir), device, "ade20k", backend=backend)
+    got = seg.infer(image)
+    assert got.shape == ref.shape == (1, 150, 128, 128)
+    assert got.is_contiguous(memory_format=torch.channels_last) and got.stride()[1] == 1
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-3)
+    assert seg.network.exported.name.endswith("-nhwc")
+    before = got.clone()
+    for out_hw in ((30, 40), (128, 128)):
+        seg.class_map(got, out_hw)
+        assert torch.equal(got, before)
+
+
 def test_tensorrt_refused_clearly(test_overrides):
     from sfs_ros.pipeline import Pipeline
 

@@ -28,15 +28,25 @@ def clear_median(logits: torch.Tensor) -> float:
     return float((probs[k] + probs[k + 1]) / 2)
 
 
+def channels_last(logits: torch.Tensor) -> torch.Tensor:
+    """The same (C, h, w) values with the classes contiguous per pixel (the exported
+    SegFormer's layout, upsampled)."""
+    view = logits.permute(1, 2, 0).contiguous().permute(2, 0, 1)
+    assert view.stride()[0] == 1 and torch.equal(view, logits)
+    return view
+
+
+@pytest.mark.parametrize("layout", ["planar", "channels_last"])
 @pytest.mark.parametrize("floor", ["off", "median", "fixed"])
 @pytest.mark.parametrize("classes", [2, 19, 150])
-def test_class_map_equals_softmax_floor(classes: int, floor: str) -> None:
+def test_class_map_equals_softmax_floor(classes: int, floor: str, layout: str) -> None:
     generator = torch.Generator().manual_seed(classes)
     logits = torch.randn(classes, 120, 160, generator=generator) * 2.5
     # "median": about half the pixels fall below the floor; "fixed": the shipped 0.1
     min_confidence = {"off": 0.0, "median": clear_median(logits), "fixed": 0.1}[floor]
     expected = reference(logits, min_confidence)
-    got = class_index_map(logits.clone(), min_confidence)
+    scratch = logits.clone() if layout == "planar" else channels_last(logits)
+    got = class_index_map(scratch, min_confidence)
     assert got.dtype == np.int32 and got.shape == (120, 160)
     np.testing.assert_array_equal(got, expected)
     if floor == "median":

@@ -135,7 +135,7 @@ def test_vote_matches_oracle(seed):
 
 def test_vote_many_masks_matches_oracle():
     rng = np.random.default_rng(11)
-    n, h, w = 75, 12, 14  # several blocks of masks
+    n, h, w = 75, 13, 15  # several blocks of masks; a pixel count no multiple of the lanes
     masks = rng.random((n, h, w)) < rng.uniform(0.0, 0.7, (n, 1, 1))
     class_map = rng.integers(0, 9, (h, w))
     votes = vote(masks, class_map, num_classes=9)
@@ -143,6 +143,18 @@ def test_vote_many_masks_matches_oracle():
     assert votes.labels.tolist() == [e[0] for e in expected]
     assert votes.areas.tolist() == [e[2] for e in expected]
     np.testing.assert_allclose(votes.purity, [e[1] for e in expected], rtol=1e-6)
+
+
+def test_vote_one_class_everywhere_counts_every_pixel_once():
+    """A frame of one class (each mask's pixels hit the same counter back to back): the
+    interleaved partial histograms still add up to each mask's area, all for that class."""
+    rng = np.random.default_rng(5)
+    masks = rng.random((21, 37, 41)) < 0.6
+    class_map = np.full((37, 41), 4)
+    votes = vote(masks, class_map, num_classes=151)
+    assert votes.labels.tolist() == [4] * 21
+    assert votes.areas.tolist() == masks.sum(axis=(1, 2)).tolist()
+    np.testing.assert_array_equal(votes.purity, np.ones(21, np.float32))
 
 
 def test_vote_empty_and_full_masks():

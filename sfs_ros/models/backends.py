@@ -630,10 +630,28 @@ def fastsam_export_module(net: object) -> object:
 
 
 def segformer_export_module(model: object) -> object:
-    """A transformers SegFormer as ``pixel_values -> logits`` (1, C, h/4, w/4) for tracing,
-    with its decode head folded (:mod:`sfs_ros.models.segformer_head`)."""
+    """A transformers SegFormer as ``pixel_values -> logits`` for tracing, with its decode head
+    folded (:mod:`sfs_ros.models.segformer_head`), the logits channels-last: (1, h/4, w/4, C).
+
+    Channels-last is the layout the class map reads fastest: torch's bilinear resize and the
+    per-pixel maximum over the classes then run along contiguous memory, and OpenVINO writes
+    this layout straight from its internal one. The segmenter sees the usual (1, C, h/4, w/4)
+    shape: :class:`sfs_ros.models.networks.ExportedTensors` hands the array back as a
+    channels-last view (``channels_last=True``).
+    """
     import copy
+
+    import torch
 
     from sfs_ros.models.segformer_head import FoldedSegformer
 
-    return FoldedSegformer(copy.deepcopy(model).float().cpu().eval()).eval()
+    class _ChannelsLastLogits(torch.nn.Module):
+        def __init__(self, folded: torch.nn.Module) -> None:
+            super().__init__()
+            self.folded = folded
+
+        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+            return self.folded(pixel_values).permute(0, 2, 3, 1)
+
+    folded = FoldedSegformer(copy.deepcopy(model).float().cpu().eval()).eval()
+    return _ChannelsLastLogits(folded).eval()

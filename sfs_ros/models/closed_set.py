@@ -330,13 +330,16 @@ class ExportedSegFormerSegmenter(SegFormerSegmenter):
             backends.ExportedNetwork(
                 backend,
                 lambda: backends.segformer_export_module(self.model),
-                f"{Path(source).name}-{backends.weights_key(source)}",
+                # "nhwc": the export's logits are channels-last (a layout of its own, so an
+                # export of another layout in the cache is never read as this one)
+                f"{Path(source).name}-{backends.weights_key(source)}-nhwc",
                 "pixel_values",
                 ("logits",),
                 threads=threads,
                 openvino_precision=openvino_precision,
                 to_input=lambda rgb: self.preprocess(rgb).float().numpy(),
-            )
+            ),
+            channels_last=True,
         )
 
 

@@ -71,10 +71,14 @@ class ExportedTensors:
 
     Attributes:
         exported: the exported network (its compiled models and export cache).
+        channels_last: the export's outputs are (N, H, W, C) arrays; each comes back as an
+            (N, C, H, W) tensor in channels-last memory (a view, no copy), which torch's
+            ``interpolate`` and per-pixel reductions over C read along contiguous memory.
     """
 
-    def __init__(self, exported: ExportedNetwork) -> None:
+    def __init__(self, exported: ExportedNetwork, channels_last: bool = False) -> None:
         self.exported = exported
+        self.channels_last = channels_last
 
     @property
     def backend(self) -> str:
@@ -84,4 +88,7 @@ class ExportedTensors:
     def __call__(self, x: object) -> tuple[object, ...]:
         import torch
 
-        return tuple(torch.from_numpy(out) for out in self.exported(x.numpy()))
+        outputs = (torch.from_numpy(out) for out in self.exported(x.numpy()))
+        if self.channels_last:
+            return tuple(out.permute(0, 3, 1, 2) for out in outputs)
+        return tuple(outputs)
