@@ -45,6 +45,9 @@ class SegmentationResult:
 
     Attributes:
         label_map: (H, W) uint16 class ids at input resolution (0 = unidentified).
+        label_work: the same at the working resolution (``label_map`` is its nearest-neighbour
+            resize, :func:`sfs_ros.render.resize_labels`): outputs that only need the ids or
+            their colours start from it.
         instance_work: (h, w) uint16 at the working resolution, 1 + index of the mask shown
             at each pixel, 0 = none; ``instance_map`` is the same at input resolution, computed
             on first access (only when someone wants it).
@@ -57,6 +60,7 @@ class SegmentationResult:
     """
 
     label_map: np.ndarray
+    label_work: np.ndarray
     instance_work: np.ndarray
     masks: MaskSet
     mask_labels: np.ndarray
@@ -72,6 +76,16 @@ class SegmentationResult:
         if self._instance_map is None:
             self._instance_map = render.resize_labels(self.instance_work, self.label_map.shape)
         return self._instance_map
+
+    def label_ids(self) -> np.ndarray:
+        """The ids on ``label_map``, ascending; counted on the smaller ``label_work`` whenever
+        the resize shows every one of its pixels
+        (:func:`sfs_ros.render.resize_keeps_every_pixel`)."""
+        source = self.label_map
+        if render.resize_keeps_every_pixel(self.label_work.shape, self.label_map.shape):
+            source = self.label_work
+        # a histogram is ~3x faster than np.unique's sort
+        return np.flatnonzero(np.bincount(source.ravel()))
 
 
 @dataclass(frozen=True)
@@ -421,6 +435,7 @@ class Pipeline:
             timings["total"] = sum(timings.values())
             return SegmentationResult(
                 label_map,
+                label_work,
                 inst_work,
                 masks,
                 mask_labels,

@@ -65,12 +65,17 @@ def palette_lut(
     return lut
 
 
-def _gather_rgb(index: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """``lut[index]`` as a contiguous ``(H, W, 3)`` uint8 image; ``index`` already in range."""
+def _gather_rgb(
+    index: np.ndarray, lut: np.ndarray, size_hw: tuple[int, int] | None = None
+) -> np.ndarray:
+    """``lut[index]`` as a contiguous ``(H, W, 3)`` uint8 image; ``index`` already in range.
+    With ``size_hw`` the colours are resized (:func:`resize_labels`) before unpacking."""
     packed = np.zeros((lut.shape[0], 4), np.uint8)
     packed[:, :3] = lut
     rgba = np.take(packed.view(np.uint32).reshape(-1), index)
-    return cv2.cvtColor(rgba.view(np.uint8).reshape(*index.shape, 4), cv2.COLOR_RGBA2RGB)
+    if size_hw is not None:
+        rgba = resize_labels(rgba, size_hw)  # one uint32 per pixel: the colours move whole
+    return cv2.cvtColor(rgba.view(np.uint8).reshape(*rgba.shape, 4), cv2.COLOR_RGBA2RGB)
 
 
 def _check_lut(lut: np.ndarray) -> np.ndarray:
@@ -91,15 +96,22 @@ def _check_label_map(label_map: np.ndarray, name: str = "label_map") -> np.ndarr
     return label_map
 
 
-def colorize(label_map: np.ndarray, lut: np.ndarray) -> np.ndarray:
+def colorize(
+    label_map: np.ndarray, lut: np.ndarray, size_hw: tuple[int, int] | None = None
+) -> np.ndarray:
     """Colour image of a label map.
 
     Args:
         label_map: ``(H, W)`` integer label ids.
         lut: ``(K, 3)`` uint8 table from :func:`palette_lut`.
+        size_hw: colour image size; default the map's. Otherwise the result equals
+            ``colorize(resize_labels(label_map, size_hw), lut)`` (a nearest-neighbour resize
+            commutes with a per-pixel table), made by colouring the smaller map first: on a
+            working-resolution map a fraction of the table lookups.
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB. Ids ``>= K`` (and negative ids) are black.
+        ``(H, W, 3)`` uint8 RGB (``size_hw`` when given). Ids ``>= K`` (and negative ids) are
+        black.
     """
     label_map = _check_label_map(label_map)
     lut = _check_lut(lut)
@@ -115,7 +127,17 @@ def colorize(label_map: np.ndarray, lut: np.ndarray) -> np.ndarray:
         index = label_map if fits else np.minimum(label_map, label_map.dtype.type(k))
     else:
         index = np.where((label_map >= 0) & (label_map < k), label_map, np.int64(k))
-    return _gather_rgb(index, ext)
+    if size_hw is not None and tuple(size_hw) == label_map.shape:
+        size_hw = None
+    return _gather_rgb(index, ext, size_hw)
+
+
+def resize_keeps_every_pixel(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> bool:
+    """Whether :func:`resize_labels` from ``src_hw`` to ``dst_hw`` shows every source pixel at
+    least once (then both maps hold the same set of ids): true when neither side shrinks. The
+    source row of output row ``y`` grows by at most 1 per row, starts at 0 and ends at
+    ``h - 1`` when ``H >= h``; the same for columns."""
+    return dst_hw[0] >= src_hw[0] and dst_hw[1] >= src_hw[1]
 
 
 def overlay(

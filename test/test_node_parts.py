@@ -264,9 +264,29 @@ def test_legend_image_shows_a_swatch_per_class():
     assert draw_legend([]).shape[0] == ROW_H
 
 
-def test_encoded_legend_image_lists_the_classes_on_the_map_in_legend_order():
+def _result(label_work: np.ndarray, size_hw: tuple[int, int]) -> object:
+    """A SegmentationResult without masks whose label map is ``label_work`` resized."""
+    from sfs_ros import render
+    from sfs_ros.models.fastsam import MaskSet
+    from sfs_ros.pipeline import SegmentationResult
+
+    return SegmentationResult(
+        render.resize_labels(label_work, size_hw),
+        label_work,
+        np.zeros(label_work.shape, np.uint16),
+        MaskSet.empty(size_hw, label_work.shape),
+        np.zeros(0, np.uint16),
+        np.zeros(0, np.uint16),
+        np.zeros(0, np.float32),
+    )
+
+
+@pytest.mark.parametrize("work_hw", [(12, 16), (48, 64), (96, 128)])
+def test_encoded_legend_image_lists_the_classes_on_the_map_in_legend_order(work_hw):
     """OutputEncoder's legend image: one swatch per id present on the label map (0 =
-    unidentified included), in the legend's order, whatever the map's pixel order."""
+    unidentified included), in the legend's order, whatever the map's pixel order; from a
+    working-resolution map smaller than, equal to or larger than the output (where a class
+    one pixel wide on the larger map is gone from the output, and from the legend)."""
     from types import SimpleNamespace
 
     from sfs_ros.labels import LabelRegistry
@@ -275,10 +295,14 @@ def test_encoded_legend_image_lists_the_classes_on_the_map_in_legend_order():
 
     registry = LabelRegistry([get_vocabulary("cityscapes")])
     colors = registry.color_lut()
-    label_map = np.zeros((48, 64), np.uint16)
-    label_map[:10] = 7
-    label_map[30:, 5:9] = 3
-    result = SimpleNamespace(label_map=label_map)
+    h, w = work_hw
+    label_work = np.zeros(work_hw, np.uint16)
+    label_work[: h // 4] = 7
+    label_work[h * 5 // 8 :, w // 12 : w // 6] = 3
+    label_work[h // 2, :] = 11  # one row: dropped by the 2x shrink (rows 0, 2, 4, ... kept)
+    result = _result(label_work, (48, 64))
+    expected_ids = (0, 3, 7) if h > 48 else (0, 3, 7, 11)
+    assert tuple(np.unique(result.label_map)) == expected_ids
     header = SimpleNamespace(stamp=SimpleNamespace(sec=0, nanosec=0), frame_id="cam")
     msgs = OutputEncoder(registry).encode(
         result, np.zeros((48, 64, 3), np.uint8), header, overlay_alpha=0.5,
@@ -286,14 +310,15 @@ def test_encoded_legend_image_lists_the_classes_on_the_map_in_legend_order():
     )  # fmt: skip
     msg = msgs["legend_image"]
     image = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
-    assert image.shape[0] == 3 * ROW_H
-    for row, class_id in enumerate((0, 3, 7)):
+    assert image.shape[0] == len(expected_ids) * ROW_H
+    for row, class_id in enumerate(expected_ids):
         assert swatch_color(image, row) == tuple(int(c) for c in colors[class_id])
 
 
 @pytest.mark.parametrize("with_color", [True, False])
 def test_encoded_overlay_is_the_same_with_or_without_the_colour_output(with_color: bool):
-    """The overlay reuses the semantic_color image when both are wanted: same pixels."""
+    """The colour image is made once, from the working-resolution map, for both colour
+    outputs: the same pixels as colouring the full-size label map."""
     from types import SimpleNamespace
 
     from sfs_ros import render
@@ -302,15 +327,19 @@ def test_encoded_overlay_is_the_same_with_or_without_the_colour_output(with_colo
     from sfs_ros.vocabularies import get_vocabulary
 
     registry = LabelRegistry([get_vocabulary("cityscapes")])
-    label_map = np.zeros((48, 64), np.uint16)
-    label_map[:10] = 7
-    label_map[30:, 5:9] = 3
+    label_work = np.zeros((12, 16), np.uint16)
+    label_work[:3] = 7
+    label_work[7:, 1:3] = 3
+    result = _result(label_work, (48, 64))
+    label_map = result.label_map
     rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     header = SimpleNamespace(stamp=SimpleNamespace(sec=0, nanosec=0), frame_id="cam")
     wanted = ("semantic_color", "overlay") if with_color else ("overlay",)
-    msgs = OutputEncoder(registry).encode(
-        SimpleNamespace(label_map=label_map), rgb, header, overlay_alpha=0.3, wanted=wanted
-    )
+    msgs = OutputEncoder(registry).encode(result, rgb, header, overlay_alpha=0.3, wanted=wanted)
+    if with_color:
+        color = msgs["semantic_color"]
+        got = np.frombuffer(bytes(color.data), np.uint8).reshape(48, 64, 3)
+        np.testing.assert_array_equal(got, render.colorize(label_map, registry.color_lut()))
     msg = msgs["overlay"]
     image = np.frombuffer(bytes(msg.data), np.uint8).reshape(48, 64, 3)
     expected = render.overlay(rgb, label_map, registry.color_lut(), 0.3)

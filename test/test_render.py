@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sfs_ros.render import colorize, instance_colors, overlay, palette_lut, resize_labels
+from sfs_ros.render import (
+    colorize,
+    instance_colors,
+    overlay,
+    palette_lut,
+    resize_keeps_every_pixel,
+    resize_labels,
+)
 
 PALETTE = {1: (255, 0, 0), 2: (0, 255, 0), 3: (0, 0, 255), 7: (10, 20, 30)}
 
@@ -70,6 +77,40 @@ def test_colorize_matches_naive(dtype):
     assert out.shape == (9, 13, 3)
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, naive_colorize(label_map, PALETTE))
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int64])
+@pytest.mark.parametrize("size_hw", [(36, 52), (37, 50), (9, 13), (5, 7), (20, 8)])
+def test_colorize_to_a_size_equals_colouring_the_resized_map(dtype, size_hw):
+    """Colouring the small map and resizing the colours is the same image as colouring the
+    resized map, up-scaled, down-scaled or at the same size (ids beyond the table included)."""
+    rng = np.random.default_rng(4)
+    label_map = rng.integers(0, 12, (9, 13)).astype(dtype)
+    lut = palette_lut(PALETTE)
+    out = colorize(label_map, lut, size_hw)
+    assert out.shape == (*size_hw, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, colorize(resize_labels(label_map, size_hw), lut))
+
+
+@pytest.mark.parametrize(
+    "src_hw, dst_hw",
+    [
+        ((9, 13), (36, 52)),
+        ((9, 13), (10, 14)),
+        ((9, 13), (9, 13)),
+        ((120, 160), (480, 640)),
+        ((203, 270), (810, 1080)),
+        ((7, 3), (8, 100)),
+    ],
+)
+def test_resize_keeps_every_pixel_when_nothing_shrinks(src_hw, dst_hw):
+    ids = np.arange(src_hw[0] * src_hw[1], dtype=np.int64).reshape(src_hw)
+    assert resize_keeps_every_pixel(src_hw, dst_hw)
+    assert np.unique(resize_labels(ids, dst_hw)).size == ids.size
+    # shrinking either side loses pixels
+    smaller = (src_hw[0] - 1, dst_hw[1]) if src_hw[0] > 1 else (dst_hw[0], src_hw[1] - 1)
+    assert not resize_keeps_every_pixel(src_hw, smaller)
+    assert np.unique(resize_labels(ids, smaller)).size < ids.size
 
 
 def test_colorize_known_pixels_and_out_of_range():
