@@ -106,6 +106,58 @@ def test_exported_segformer_logits_are_a_channels_last_view(backend, segformer_d
         assert torch.equal(got, before)
 
 
+def test_input_normalisation_is_the_torch_networks_input(pipeline):
+    """The exported networks' float input (InputNormalisation.apply, and the same constants
+    inside the compiled OpenVINO model) equals what the torch networks compute on, bit for
+    bit: FastSAM's ``/ 255`` of the letterboxed frame, SegFormer's ``(x - mean) / std`` of
+    the resized one."""
+    from sfs_ros.models.fastsam import FASTSAM_INPUT
+
+    rgb = np.random.default_rng(8).integers(0, 256, (45, 70, 3), dtype=np.uint8)
+    masker = pipeline.mask_generator
+    image, _ = masker.network_image(rgb)
+    assert image.dtype == np.uint8 and image.shape[2] == 3
+    np.testing.assert_array_equal(FASTSAM_INPUT.apply(image[None]), masker.to_tensor(image))
+    segmenter = pipeline.segmenters[0]
+    resized = segmenter.network_image(rgb)
+    assert resized.shape == (*segmenter.input_hw, 3) and resized.dtype == np.uint8
+    np.testing.assert_array_equal(
+        segmenter.normalisation.apply(resized[None]), segmenter.to_tensor(resized).float()
+    )
+
+
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_exported_network_takes_the_uint8_image(backend, tmp_path, monkeypatch):
+    """With an input normalisation an exported network takes RGB uint8 (N, H, W, 3) and gives
+    what the float export gives on the normalised input (OpenVINO converts inside the compiled
+    model, ONNX Runtime before the call); any other input is refused clearly."""
+    import torch
+
+    from sfs_ros.models.backends import ExportedNetwork, InputNormalisation
+
+    monkeypatch.setenv("SFS_CACHE_DIR", str(tmp_path))
+    norm = InputNormalisation((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
+
+    def module() -> torch.nn.Module:
+        conv = torch.nn.Conv2d(3, 4, 1)
+        torch.nn.init.normal_(conv.weight, generator=torch.Generator().manual_seed(0))
+        return conv.eval()
+
+    kwargs = {"threads": 1, "openvino_precision": "f32"}
+    plain = ExportedNetwork(backend, module, "toy-conv", "x", ("y",), **kwargs)
+    taking_images = ExportedNetwork(
+        backend, module, "toy-conv", "x", ("y",), normalisation=norm, **kwargs
+    )
+    images = np.random.default_rng(2).integers(0, 256, (1, 6, 10, 3), dtype=np.uint8)
+    expected = plain(norm.apply(images))[0]
+    got = taking_images(images)[0]
+    assert got.shape == expected.shape == (1, 4, 6, 10)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    assert list(taking_images._compiled) == [(1, 3, 6, 10)]  # one export per input shape
+    with pytest.raises(ValueError, match=r"RGB uint8 images \(N, H, W, 3\)"):
+        taking_images(images.astype(np.float32))
+
+
 def test_tensorrt_refused_clearly(test_overrides):
     from sfs_ros.pipeline import Pipeline
 

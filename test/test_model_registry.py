@@ -100,7 +100,7 @@ def test_fastsam_network_refuses_an_unknown_backend():
     from sfs_ros.models.fastsam import fastsam_network
 
     with pytest.raises(ConfigError, match="backend 'coreml' is not one of") as caught:
-        fastsam_network(object(), "w.pt", "coreml", select_device("cpu"))
+        fastsam_network(object(), "w.pt", "coreml", select_device("cpu"), lambda image: image)
     assert isinstance(caught.value, SfsError)
 
 

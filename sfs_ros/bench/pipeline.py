@@ -182,22 +182,23 @@ def make_ours(
 
 
 def make_floor(pipeline: Any, rgb: np.ndarray) -> Step:
-    """Bare network passes on prepared input tensors (same models and backend as ``ours``).
-
-    A SegFormer's floor is its network pass on the preprocessed tensor; a processor-based
+    """Bare network passes on prepared input images (same models and backend as ``ours``):
+    FastSAM's on the letterboxed frame, a SegFormer's on the resized one, each including the
+    conversion to the network's float input (inside the compiled model on OpenVINO / ONNX
+    Runtime, in the torch network otherwise). A processor-based
     closed-set model (Mask2Former, OneFormer) has no separable pass, so its floor is the whole
     call (the floor is then an upper bound and ours/floor a lower one).
     """
     import torch
 
     masker = pipeline.mask_generator
-    tensor, _ = masker.preprocess(rgb)
+    image, _ = masker.network_image(rgb)
     out_hw = masker.output_hw(rgb.shape[:2])
     passes = [_network_pass(seg, rgb, out_hw) for seg in pipeline.segmenters]
 
     def step() -> tuple[dict[str, float], int]:
         t0 = time.perf_counter()
-        masker.forward(tensor)
+        masker.forward(image)
         t1 = time.perf_counter()
         with torch.inference_mode():
             for run_pass in passes:
@@ -217,8 +218,8 @@ def _network_pass(seg: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> Callabl
     from sfs_ros.models.closed_set import SegFormerSegmenter
 
     if isinstance(seg, SegFormerSegmenter):
-        pixels = seg.preprocess(rgb)
-        return lambda: seg.forward(pixels)
+        image = seg.network_image(rgb)
+        return lambda: seg.forward(image)
     return lambda: seg(rgb, out_hw)
 
 

@@ -50,6 +50,41 @@ nothing per frame."""
 INT8_CALIBRATION_FRAMES = 12
 
 
+@dataclass(frozen=True)
+class InputNormalisation:
+    """How a network's float input is made from an RGB uint8 image: per channel
+    ``(pixel - mean) / std`` (in 0-255 units), channels first.
+
+    An :class:`ExportedNetwork` with one takes the uint8 image itself, (N, H, W, 3): OpenVINO
+    does the conversion inside the compiled model (its preprocessing steps, fused with the first
+    layer), ONNX Runtime gets it from :meth:`apply`. The torch adapters compute the same values
+    with the same constants.
+    """
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def apply(self, images: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 → (N, 3, H, W) float32: the same float32 arithmetic (a subtraction
+        then a division) as the torch adapters'."""
+        x = images.transpose(0, 3, 1, 2).astype(np.float32)
+        x -= np.asarray(self.mean, np.float32)[:, None, None]
+        x /= np.asarray(self.std, np.float32)[:, None, None]
+        return x
+
+    def add_to_openvino(self, model: object) -> object:
+        """``model`` (float NCHW input) with this conversion from a uint8 NHWC input prepended."""
+        import openvino as ov
+        from openvino.preprocess import PrePostProcessor
+
+        ppp = PrePostProcessor(model)
+        ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+        ppp.input().model().set_layout(ov.Layout("NCHW"))
+        steps = ppp.input().preprocess().convert_element_type(ov.Type.f32)
+        steps.mean(list(self.mean)).scale(list(self.std))
+        return ppp.build()
+
+
 def available_backends() -> list[str]:
     """Backends that can run here (torch always; onnx/openvino when their package imports)."""
     found = ["torch"]
@@ -379,6 +414,9 @@ class ExportedNetwork:
             cached beside the export (``<export>-int8.xml/.bin``).
         to_input: RGB uint8 frame at the network's input size → the network's input array
             (needed for ``int8`` calibration only).
+        normalisation: the network takes the RGB uint8 image, (1, H, W, 3), and makes its
+            float input itself (:class:`InputNormalisation`); the export and its INT8 model
+            keep the float (1, 3, H, W) input, so neither depends on it. None: the float input.
     """
 
     def __init__(
@@ -392,6 +430,7 @@ class ExportedNetwork:
         threads: int = 0,
         openvino_precision: str = "f32",
         to_input: Callable[[np.ndarray], np.ndarray] | None = None,
+        normalisation: InputNormalisation | None = None,
     ) -> None:
         check_backend(backend, "cpu")
         if openvino_precision not in OPENVINO_PRECISIONS:
@@ -406,6 +445,7 @@ class ExportedNetwork:
                 "can)"
             )
         self.to_input = to_input
+        self.normalisation = normalisation
         if backend == "torch":
             raise ValueError("ExportedNetwork is for exported backends; run torch directly")
         self.backend = backend
@@ -506,6 +546,9 @@ class ExportedNetwork:
         options.log_severity_level = 3
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         names, inp = self.output_names, self.input_name
+        if self.normalisation is not None:
+            normalise = self.normalisation.apply
+            return lambda x: session.run(names, {inp: normalise(x)})
         return lambda x: session.run(names, {inp: x})
 
     def int8_path(self, onnx_path: Path) -> Path:
@@ -539,7 +582,7 @@ class ExportedNetwork:
             folder or "the bundled sample photos",
         )
         start = time.perf_counter()
-        items = [np.ascontiguousarray(self.to_input(f), dtype=np.float32) for f in frames]
+        items = [self._float_input(self.to_input(f)) for f in frames]
         quantized = nncf.quantize(
             model,
             nncf.Dataset(items),
@@ -561,8 +604,11 @@ class ExportedNetwork:
         int8 = self.openvino_precision == "int8"
         with OPENVINO_COMPILE_LOCK:
             source = self._quantized(core, path) if int8 else path
+            model = core.read_model(str(source))
+            if self.normalisation is not None:
+                model = self.normalisation.add_to_openvino(model)
             compiled = core.compile_model(
-                str(source),
+                model,
                 "CPU",
                 {
                     "INFERENCE_NUM_THREADS": self.threads,
@@ -580,14 +626,32 @@ class ExportedNetwork:
 
         return run
 
+    def _float_input(self, x: np.ndarray) -> np.ndarray:
+        """The export's float32 (N, 3, H, W) input of what :meth:`__call__` takes."""
+        if self.normalisation is not None:
+            return self.normalisation.apply(self._image_input(x))
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    @staticmethod
+    def _image_input(x: np.ndarray) -> np.ndarray:
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3:
+            raise ValueError(f"expected RGB uint8 images (N, H, W, 3), got {x.dtype} {x.shape}")
+        return np.ascontiguousarray(x)
+
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        """Run on a float32 array of a fixed shape (exported and compiled on first use)."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.shape not in self._compiled:
-            self.prepare(x.shape)
+        """Run on an input of a fixed shape (exported and compiled on first use): a float32
+        (N, 3, H, W) array, or with :attr:`normalisation` the RGB uint8 images (N, H, W, 3)."""
+        if self.normalisation is not None:
+            x = self._image_input(x)
+            shape = (x.shape[0], 3, x.shape[1], x.shape[2])  # the export's input
         else:
-            self._compiled.move_to_end(x.shape)
-        outputs = self._compiled[x.shape](x)
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            shape = x.shape
+        if shape not in self._compiled:
+            self.prepare(shape)
+        else:
+            self._compiled.move_to_end(shape)
+        outputs = self._compiled[shape](x)
         if not self._output_checked:  # the warm-up frame: broken weights show here
             self._output_checked = True
             if not all(np.isfinite(o).all() for o in outputs):

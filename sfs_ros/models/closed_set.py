@@ -29,7 +29,7 @@ import numpy as np
 
 from sfs_ros.errors import ConfigError
 from sfs_ros.hub_cache import load_hub_files
-from sfs_ros.models.backends import BACKENDS
+from sfs_ros.models.backends import BACKENDS, InputNormalisation
 from sfs_ros.models.networks import ExportedTensors, Network, TorchSegFormer
 from sfs_ros.params import ClosedSetConfig
 from sfs_ros.runtime import LOG, DeviceChoice
@@ -244,7 +244,7 @@ class SegFormerSegmenter(ClosedSetSegmenter):
         self, source: str, backend: str, threads: int, openvino_precision: str
     ) -> Network:
         """What runs the network: here the torch model, its decode head folded."""
-        return TorchSegFormer(self.model, "closed_set.model", self.model_id)
+        return TorchSegFormer(self.model, "closed_set.model", self.model_id, self.to_tensor)
 
     def _load_preprocessing(self, source: str) -> None:
         from transformers import AutoImageProcessor
@@ -258,11 +258,23 @@ class SegFormerSegmenter(ClosedSetSegmenter):
             self.input_hw, mean, std = (512, 512), IMAGENET_MEAN, IMAGENET_STD
         import torch
 
-        self.mean_t = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
-        self.std_t = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0
+        # in 0-255 units, float32 as the processor's constants times 255 (one source for the
+        # torch input and the exported network's, which converts inside the compiled model)
+        mean_255 = torch.tensor(mean, dtype=torch.float32) * 255.0
+        std_255 = torch.tensor(std, dtype=torch.float32) * 255.0
+        self.normalisation = InputNormalisation(
+            tuple(mean_255.tolist()), tuple(std_255.tolist())
+        )
+        self.mean_t = mean_255.view(3, 1, 1)
+        self.std_t = std_255.view(3, 1, 1)
 
     def preprocess(self, rgb: np.ndarray) -> object:
-        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor.
+        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor (:meth:`network_image` then
+        :meth:`to_tensor`: what the torch network computes on)."""
+        return self.to_tensor(self.network_image(rgb))
+
+    def network_image(self, rgb: np.ndarray) -> np.ndarray:
+        """RGB uint8 (H, W, 3) → the uint8 image at the network's input size, (h, w, 3).
 
         Resized as the transformers image processor does: bilinear with antialiasing on the
         uint8 image (a plain bilinear resize aliases on down-scaled photos and changes the
@@ -272,28 +284,42 @@ class SegFormerSegmenter(ClosedSetSegmenter):
         from torchvision.transforms.v2 import InterpolationMode
         from torchvision.transforms.v2 import functional as tvf
 
+        if tuple(rgb.shape[:2]) == self.input_hw:
+            return rgb
         if not rgb.flags.writeable:  # e.g. a zero-copy view of a ROS message buffer
             rgb = rgb.copy()
-        image = torch.from_numpy(rgb).permute(2, 0, 1)
-        if tuple(image.shape[1:]) != self.input_hw:
-            image = tvf.resize(
-                image, list(self.input_hw), interpolation=InterpolationMode.BILINEAR, antialias=True
-            )
-        # Contiguous channels-first before the arithmetic (the resize returns a channels-last
-        # layout, on which these element-wise steps are much slower); same values, in place.
-        normed = image.contiguous().float().sub_(self.mean_t).div_(self.std_t)
+        image = tvf.resize(
+            torch.from_numpy(rgb).permute(2, 0, 1),
+            list(self.input_hw),
+            interpolation=InterpolationMode.BILINEAR,
+            antialias=True,
+        )
+        return image.permute(1, 2, 0).numpy()  # channels-last memory: usually no copy
+
+    def to_tensor(self, image: np.ndarray) -> object:
+        """The resized uint8 image → the torch network's normalised (1, 3, h, w) input,
+        ``(x - mean) / std`` in float32, then in the model's dtype on its device."""
+        import torch
+
+        if not image.flags.writeable:
+            image = image.copy()
+        # Contiguous channels-first before the arithmetic (on a channels-last layout these
+        # element-wise steps are much slower); same values, in place.
+        pixels = torch.from_numpy(image).permute(2, 0, 1).contiguous()
+        normed = pixels.float().sub_(self.mean_t).div_(self.std_t)
         return normed[None].to(self.device.device, dtype=self.model.dtype)
 
-    def forward(self, pixels: object) -> object:
-        """Network pass on a preprocessed batch: logits (1, C, h/4, w/4)."""
-        return self.network(pixels)[0]
+    def forward(self, image: np.ndarray) -> object:
+        """Network pass on the resized uint8 image (:meth:`network_image`): logits
+        (1, C, h/4, w/4)."""
+        return self.network(image)[0]
 
     def infer(self, rgb: np.ndarray) -> object:
-        """Logits (1, C, h/4, w/4) of one RGB image (preprocessing and network pass)."""
+        """Logits (1, C, h/4, w/4) of one RGB image (resize and network pass)."""
         import torch
 
         with torch.inference_mode():
-            return self.forward(self.preprocess(rgb))
+            return self.forward(self.network_image(rgb))
 
     def class_map(self, raw: object, out_hw: tuple[int, int]) -> np.ndarray:
         """Class-index map (h, w) int32 at ``out_hw`` (the working resolution) from the logits.
@@ -337,7 +363,8 @@ class ExportedSegFormerSegmenter(SegFormerSegmenter):
                 ("logits",),
                 threads=threads,
                 openvino_precision=openvino_precision,
-                to_input=lambda rgb: self.preprocess(rgb).float().numpy(),
+                to_input=lambda rgb: np.ascontiguousarray(self.network_image(rgb))[None],
+                normalisation=self.normalisation,
             ),
             channels_last=True,
         )

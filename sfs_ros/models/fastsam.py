@@ -20,6 +20,7 @@ without pixels are dropped, and the border snap / full-image-box rule changes on
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +28,7 @@ import numpy as np
 
 from sfs_ros.errors import ConfigError
 from sfs_ros.fusion import mask_areas
+from sfs_ros.models.backends import InputNormalisation
 from sfs_ros.models.networks import ExportedTensors, Network, TorchFastSAM
 from sfs_ros.params import FastSAMConfig
 from sfs_ros.runtime import LOG, DeviceChoice
@@ -34,6 +36,9 @@ from sfs_ros.runtime import LOG, DeviceChoice
 MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
 BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapped to it
 FULL_BOX_IOU = 0.9  # FastSAM: boxes with IoU > 0.9 against the whole image become the full box
+INPUT_SCALE = 255.0  # ultralytics' network input: the letterboxed RGB image / 255
+FASTSAM_INPUT = InputNormalisation((0.0, 0.0, 0.0), (INPUT_SCALE, INPUT_SCALE, INPUT_SCALE))
+"""The same conversion for the exported network (done inside the compiled model)."""
 
 
 @dataclass
@@ -158,6 +163,7 @@ class FastSAMMaskGenerator:
             weights,
             backend,
             device,
+            self.to_tensor,
             threads=threads,
             openvino_precision=openvino_precision,
         )
@@ -180,9 +186,14 @@ class FastSAMMaskGenerator:
 
     # ------------------------------------------------------------------------------ stages
     def preprocess(self, rgb: np.ndarray) -> tuple[object, Letterbox]:
-        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor and the letterbox geometry."""
-        import torch
+        """RGB uint8 (H, W, 3) → normalised (1, 3, h, w) tensor and the letterbox geometry
+        (:meth:`network_image` then :meth:`to_tensor`: what the torch network computes on)."""
+        image, box = self.network_image(rgb)
+        return self.to_tensor(image), box
 
+    def network_image(self, rgb: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """RGB uint8 (H, W, 3) → the letterboxed uint8 image the network takes (grey padding
+        114, as ultralytics) and the letterbox geometry."""
         box = Letterbox.fit(rgb.shape[:2], self.imgsz, self.stride)
         resized = rgb
         if box.new_hw != rgb.shape[:2]:
@@ -192,17 +203,25 @@ class FastSAMMaskGenerator:
             padded = np.full((*box.input_hw, 3), 114, np.uint8)
             top, left = box.pad_tl
             padded[top : top + box.new_hw[0], left : left + box.new_hw[1]] = resized
-        if not padded.flags.writeable:  # e.g. a zero-copy view of a ROS message buffer
-            padded = padded.copy()
-        # Channels-first and contiguous before the arithmetic: on the permuted (channels-last)
-        # view the element-wise steps are much slower, and an exported network copies it anyway.
-        tensor = torch.from_numpy(padded).to(self.device.device).permute(2, 0, 1).contiguous()
-        tensor = tensor.half() if self.device.half else tensor.float()
-        return tensor.div_(255.0)[None], box
+        return padded, box
 
-    def forward(self, tensor: object) -> tuple[object, object]:
-        """Network pass: returns (predictions (1, 4+nc+32, A), prototypes (1, 32, h/4, w/4))."""
-        preds, proto = self.network(tensor)
+    def to_tensor(self, image: np.ndarray) -> object:
+        """The letterboxed uint8 image → the torch network's (1, 3, h, w) input: ``/ 255`` in
+        float32 (float16 with ``half``), on the model's device."""
+        import torch
+
+        if not image.flags.writeable:  # e.g. a zero-copy view of a ROS message buffer
+            image = image.copy()
+        # Channels-first and contiguous before the arithmetic: on the permuted (channels-last)
+        # view the element-wise steps are much slower.
+        tensor = torch.from_numpy(image).to(self.device.device).permute(2, 0, 1).contiguous()
+        tensor = tensor.half() if self.device.half else tensor.float()
+        return tensor.div_(INPUT_SCALE)[None]
+
+    def forward(self, image: np.ndarray) -> tuple[object, object]:
+        """Network pass on the letterboxed uint8 image (:meth:`network_image`): returns
+        (predictions (1, 4+nc+32, A), prototypes (1, 32, h/4, w/4))."""
+        preds, proto = self.network(image)
         return preds, proto
 
     def postprocess(
@@ -284,9 +303,9 @@ class FastSAMMaskGenerator:
     def infer(self, rgb: np.ndarray) -> FastSAMPass:
         """The network half of a call: letterbox and forward pass, no decoding."""
         t0 = time.perf_counter()
-        tensor, box = self.preprocess(rgb)
+        image, box = self.network_image(rgb)
         t1 = time.perf_counter()
-        preds, proto = self.forward(tensor)
+        preds, proto = self.forward(image)
         t2 = time.perf_counter()
         timings = {"fastsam_pre": (t1 - t0) * 1e3, "fastsam_forward": (t2 - t1) * 1e3}
         return FastSAMPass(preds, proto, box, (int(rgb.shape[0]), int(rgb.shape[1])), timings)
@@ -327,12 +346,14 @@ def fastsam_network(
     weights: str,
     backend: str,
     device: DeviceChoice,
+    to_tensor: Callable[[np.ndarray], object],
     *,
     threads: int = 0,
     openvino_precision: str = "f32",
 ) -> Network:
     """The network object that runs a loaded FastSAM module on ``backend``: the module itself
-    (``torch``) or its export, made once per input shape (``onnx``, ``openvino``).
+    (``torch``, its input made by ``to_tensor``) or its export, made once per input shape
+    (``onnx``, ``openvino``; the ``/ 255`` done inside, :data:`FASTSAM_INPUT`).
 
     Raises:
         ConfigError: ``backend`` cannot run on ``device`` in this build.
@@ -343,7 +364,7 @@ def fastsam_network(
 
     backends.check_backend(backend, device.device)
     if backend == "torch":
-        return TorchFastSAM(net)
+        return TorchFastSAM(net, to_tensor)
     return ExportedTensors(
         backends.ExportedNetwork(
             backend,
@@ -354,13 +375,15 @@ def fastsam_network(
             threads=threads,
             openvino_precision=openvino_precision,
             to_input=_network_input,
+            normalisation=FASTSAM_INPUT,
         )
     )
 
 
 def _network_input(rgb: np.ndarray) -> np.ndarray:
-    """An RGB uint8 frame already at the network's input size → its (1, 3, h, w) input."""
-    return rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+    """An RGB uint8 frame already at the network's input size → the exported network's input,
+    (1, h, w, 3) uint8."""
+    return np.ascontiguousarray(rgb)[None]
 
 
 def _full_box_rule(boxes: object, image_hw: tuple[int, int]) -> object:
