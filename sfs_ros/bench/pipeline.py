@@ -5,8 +5,9 @@ floor and the peer pipeline.
 Configurations, all on the same input frame, interleaved frame by frame (so that load from
 other processes hits every configuration alike):
 
-* ``floor``: the bare network passes (FastSAM + closed set) on the same backend and input
-  tensors as ``ours``: what no pipeline can beat;
+* ``floor``: the bare network passes (FastSAM + closed set) on the same backend and prepared
+  input images as ``ours`` (each pass includes its conversion to the float input): what no
+  pipeline can beat;
 * ``ours``: what the node does per frame: decode the ``rgb8`` message
   (:func:`~sfs_ros.ros.conversions.image_msg_to_rgb`) → :meth:`Pipeline.process` → the node's
   publish function, :meth:`sfs_ros.ros.outputs.OutputEncoder.encode` (``semantic`` mono16 and,
@@ -382,7 +383,9 @@ def build_report(
             f"Pipeline.process and the node's publish function (OutputEncoder.encode, {outputs}); "
             "`peer` = sfs_ros/bench/peer.py (ultralytics predict with retina masks, image "
             "processor, per-mask loops at full resolution); its FastSAM column is the whole "
-            "predict call.",
+            "predict call. `FastSAM pre` is the letterbox; each network column includes the "
+            "conversion of the uint8 image to the network's float input (inside the compiled "
+            "model on OpenVINO).",
             "With `overlap_frames` (the node's default) `ours` runs bursts of "
             f"{OVERLAP_BURST} frames as the node does, each frame's decode/fusion/outputs on a "
             "second thread while the next frame's networks run: `total` is then the interval "
