@@ -299,7 +299,7 @@ def test_encoded_legend_image_lists_the_classes_on_the_map_in_legend_order(work_
     label_work = np.zeros(work_hw, np.uint16)
     label_work[: h // 4] = 7
     label_work[h * 5 // 8 :, w // 12 : w // 6] = 3
-    label_work[h // 2, :] = 11  # one row: dropped by the 2x shrink (rows 0, 2, 4, ... kept)
+    label_work[h // 2, :] = 11  # one row: dropped by the 2x shrink (it keeps rows 1, 3, 5, ...)
     result = _result(label_work, (48, 64))
     expected_ids = (0, 3, 7) if h > 48 else (0, 3, 7, 11)
     assert tuple(np.unique(result.label_map)) == expected_ids
