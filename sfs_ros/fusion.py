@@ -134,7 +134,7 @@ def vote(masks: np.ndarray, class_map: np.ndarray, num_classes: int) -> MaskVote
     # flatnonzero + divmod on 100 masks at 160x120). The lane (pixel index mod
     # _VOTE_LANES) sends neighbouring pixels of one class to different partial histograms:
     # a mask mostly of one class would otherwise increment the same counter back to back,
-    # each increment waiting for the previous one (the lanes halve the bincount's time).
+    # each increment waiting for the previous one.
     span = _VOTE_BLOCK * num_classes  # keys of one lane
     key_dtype = np.int32 if _VOTE_LANES * span < np.iinfo(np.int32).max else np.int64
     lanes = (np.arange(hw, dtype=key_dtype) % _VOTE_LANES) * span
