@@ -155,10 +155,11 @@ class FastSAMConfig(_Group):
         step=32,
     )
     mask_resolution: str = param(
-        "work",
-        "work (masks, vote and paint at 1/4 of the network input, label map upsampled: fast) | "
-        "input (masks decoded at input resolution like ultralytics' retina masks: sharp edges)",
-        ("work", "input"),
+        "edges",
+        "edges (vote and paint at 1/4 of the network input, then the pixels along edges decided "
+        "at input resolution as ultralytics' retina masks: sharp edges) | work (labels on the "
+        "1/4 grid, upsampled: fastest) | input (every mask decoded at input resolution)",
+        ("edges", "work", "input"),
     )
     conf: float = param(0.4, "mask confidence threshold", min=0.0, max=1.0, live=True)
     iou: float = param(0.9, "NMS IoU threshold", min=0.0, max=1.0, live=True)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from sfs_ros import fusion, render
+from sfs_ros import edges, fusion, render
 from sfs_ros.labels import LabelRegistry
 from sfs_ros.models.fastsam import MaskSet
 from sfs_ros.models.protocols import MaskGenerator, Segmenter
@@ -45,12 +45,12 @@ class SegmentationResult:
 
     Attributes:
         label_map: (H, W) uint16 class ids at input resolution (0 = unidentified).
-        label_work: the same at the working resolution (``label_map`` is its nearest-neighbour
-            resize, :func:`sfs_ros.render.resize_labels`): outputs that only need the ids or
-            their colours start from it.
+        label_work: the same at the working resolution. Unless ``edges_at_input``,
+            ``label_map`` is its nearest-neighbour resize (:func:`sfs_ros.render.resize_labels`)
+            and outputs that only need the ids or their colours start from it.
         instance_work: (h, w) uint16 at the working resolution, 1 + index of the mask shown
-            at each pixel, 0 = none; ``instance_map`` is the same at input resolution, computed
-            on first access (only when someone wants it).
+            at each pixel, 0 = none; ``instance_map`` is the same at input resolution (decided
+            there with ``edges_at_input``, else resized on first access).
         masks: the FastSAM masks (working resolution) with boxes (xyxy, input pixels) and scores.
         mask_labels: (N,) uint16 final label of each mask.
         closed_labels: (N,) label ids voted by the closed set; purity: (N,) their vote share.
@@ -68,22 +68,41 @@ class SegmentationResult:
     purity: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     open_vocab: fusion.OpenVocabScores | None = None
+    input_instances: np.ndarray | None = field(default=None, repr=False)
+    """(H, W) uint16 instance map decided at input resolution (``fastsam.mask_resolution:
+    edges``), else None."""
     _instance_map: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
+    def edges_at_input(self) -> bool:
+        """The label and instance maps were decided at input resolution along their edges
+        (:mod:`sfs_ros.edges`), not resized from the working resolution."""
+        return self.input_instances is not None
+
+    @property
     def instance_map(self) -> np.ndarray:
-        """(H, W) uint16 instance ids at input resolution (resized once, on first access)."""
+        """(H, W) uint16 instance ids at input resolution (resized once, on first access,
+        unless decided there)."""
+        if self.input_instances is not None:
+            return self.input_instances
         if self._instance_map is None:
             self._instance_map = render.resize_labels(self.instance_work, self.label_map.shape)
         return self._instance_map
+
+    @property
+    def color_labels(self) -> np.ndarray:
+        """The smallest label map whose nearest resize is ``label_map``: ``label_work``, or
+        ``label_map`` itself when it was decided at input resolution."""
+        return self.label_map if self.edges_at_input else self.label_work
 
     def label_ids(self) -> np.ndarray:
         """The ids on ``label_map``, ascending; counted on the smaller ``label_work`` whenever
         the resize shows every one of its pixels
         (:func:`sfs_ros.render.resize_keeps_every_pixel`)."""
         source = self.label_map
-        if render.resize_keeps_every_pixel(self.label_work.shape, self.label_map.shape):
-            source = self.label_work
+        small = self.color_labels
+        if render.resize_keeps_every_pixel(small.shape, self.label_map.shape):
+            source = small
         # a histogram is ~3x faster than np.unique's sort
         return np.flatnonzero(np.bincount(source.ravel()))
 
@@ -395,7 +414,10 @@ class Pipeline:
             masks = self.mask_generator.decode(net.masks)
             clock.lap("fastsam")
             work_hw = masks.work_hw
-            class_maps = self._class_maps(net.closed, work_hw)  # → registry label ids
+            # fastsam.mask_resolution edges: class maps decided once on each logit grid, read
+            # at the working and the input resolution
+            samplers = _class_samplers(self.segmenters, net.closed, masks.logits is not None)
+            class_maps = self._class_maps(net.closed, work_hw, samplers)  # → registry ids
             clock.lap("closed_set")
             votes = []
             num_ids = len(self.registry)
@@ -427,8 +449,16 @@ class Pipeline:
                 order=self.paint_order,
                 scores=masks.scores,
             )
-            label_map = render.resize_labels(label_work, rgb.shape[:2])
-            clock.lap("paint")
+            input_instances = None
+            if masks.logits is not None:  # fastsam.mask_resolution: edges
+                clock.lap("paint")
+                label_map, input_instances = self._paint_edges_at_input(
+                    net, masks, mask_labels, inst_work, samplers[0]
+                )
+                clock.lap("edges")
+            else:
+                label_map = render.resize_labels(label_work, rgb.shape[:2])
+                clock.lap("paint")
             timings = clock.timings
             for stage, ms in net.timings.items():
                 timings[stage] = timings.get(stage, 0.0) + ms
@@ -443,7 +473,39 @@ class Pipeline:
                 best.purity,
                 timings,
                 open_scores,
+                input_instances,
             )
+
+    def _paint_edges_at_input(
+        self,
+        net: NetworkPass,
+        masks: MaskSet,
+        mask_labels: np.ndarray,
+        inst_work: np.ndarray,
+        sampler: Callable[[tuple[int, int]], np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The label and instance maps at input resolution: the working paint, with the pixels
+        along mask, box and class edges decided there (:mod:`sfs_ros.edges`). Pixels no mask
+        covers take the first closed-set model's class at input resolution (``sampler``, else
+        its ``class_map`` at that size)."""
+        image_hw = masks.image_hw
+        top_first = fusion.stack_order(masks.areas, masks.scores, self.paint_order)
+        instances = edges.sharpen_masks(
+            inst_work, masks.logits, masks.crop_boxes, top_first, image_hw
+        )
+        label_lut = np.zeros(len(mask_labels) + 1, np.uint16)
+        label_lut[1:] = mask_labels
+        labels = label_lut[instances]
+        uncovered = instances == 0
+        if self.uncovered == "closed_set" and uncovered.any():
+            if sampler is not None:
+                index = sampler(image_hw)
+            else:
+                index = self.segmenters[0].class_map(net.closed[0], image_hw)
+            ids = self._luts[0][index]
+            ids[index < 0] = 0  # below closed_set.min_confidence: unidentified
+            labels[uncovered] = ids[uncovered]
+        return labels, instances
 
     def reset_sequence(self) -> None:
         """The next frame starts a new sequence (another image or video): open-vocabulary mask
@@ -455,11 +517,19 @@ class Pipeline:
         """Every closed-set model's network pass (:meth:`Segmenter.infer`)."""
         return [segmenter.infer(rgb) for segmenter in self.segmenters]
 
-    def _class_maps(self, passes: Sequence[Any], out_hw: tuple[int, int]) -> list[np.ndarray]:
-        """Every closed-set model's class map at ``out_hw``, in registry label ids."""
+    def _class_maps(
+        self,
+        passes: Sequence[Any],
+        out_hw: tuple[int, int],
+        samplers: Sequence[Callable[[tuple[int, int]], np.ndarray] | None],
+    ) -> list[np.ndarray]:
+        """Every closed-set model's class map at ``out_hw``, in registry label ids (from its
+        sampler where it has one)."""
         maps = []
-        for segmenter, lut, raw in zip(self.segmenters, self._luts, passes, strict=True):
-            index = segmenter.class_map(raw, out_hw)
+        for segmenter, lut, raw, sampler in zip(
+            self.segmenters, self._luts, passes, samplers, strict=True
+        ):
+            index = sampler(out_hw) if sampler is not None else segmenter.class_map(raw, out_hw)
             ids = lut[index]
             ids[index < 0] = 0  # below closed_set.min_confidence: unidentified
             maps.append(ids)
@@ -480,6 +550,18 @@ class Pipeline:
             self.open_vocab.close()
         if self._closed_set_pool is not None:
             self._closed_set_pool.shutdown(wait=True)
+
+
+def _class_samplers(
+    segmenters: Sequence[Segmenter], passes: Sequence[Any], wanted: bool
+) -> list[Callable[[tuple[int, int]], np.ndarray] | None]:
+    """Each segmenter's ``class_sampler`` of its pass when ``wanted`` (None for a segmenter
+    without one: its ``class_map`` is computed at each size instead)."""
+    out: list[Callable[[tuple[int, int]], np.ndarray] | None] = []
+    for segmenter, raw in zip(segmenters, passes, strict=True):
+        make = getattr(segmenter, "class_sampler", None) if wanted else None
+        out.append(None if make is None else make(raw))
+    return out
 
 
 def _best_votes(votes: list[fusion.MaskVotes]) -> fusion.MaskVotes:

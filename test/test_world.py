@@ -184,9 +184,11 @@ def test_summary_line_format() -> None:
         "closed": {"miou": 0.5, "boundary_f": 0.3},
         "sfs": {"miou": 0.61234, "boundary_f": 0.7},
         "open": {"miou": None, "boundary_f": 0.7},
+        "oracle": {"miou": 0.8, "boundary_f": 0.9},
     }
     assert summary_line(scores) == (
-        "closed_miou=0.5000 sfs_miou=0.6123 open_miou=nan boundary_f=0.7000"
+        "closed_miou=0.5000 sfs_miou=0.6123 open_miou=nan boundary_f=0.7000 "
+        "closed_boundary_f=0.3000 sfs_boundary_f=0.7000 oracle_miou=0.8000"
     )
 
 

@@ -182,13 +182,24 @@ def test_world_eval_command_prints_the_summary_last(
     )
     assert code == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    match = re.fullmatch(r"closed_miou=(\S+) sfs_miou=(\S+) open_miou=(\S+) boundary_f=(\S+)", last)
+    match = re.fullmatch(
+        r"closed_miou=(\S+) sfs_miou=(\S+) open_miou=(\S+) boundary_f=(\S+) "
+        r"closed_boundary_f=(\S+) sfs_boundary_f=(\S+) oracle_miou=(\S+)",
+        last,
+    )
     assert match, last
     values = [float(v) for v in match.groups()]
     assert all(0.0 < v <= 1.0 for v in values)
+    assert values[3] == values[5]  # boundary_f is sfs's
     report = json.loads((tmp_path / "tiny_world_eval.json").read_text())
-    assert set(report["scores"]) == {"closed", "sfs", "open"}
-    assert report["scores"]["sfs"]["miou"] == pytest.approx(values[1], abs=1e-4)
+    assert set(report["scores"]) == {"closed", "sfs", "open", "oracle"}
+    scores = report["scores"]
+    assert scores["sfs"]["miou"] == pytest.approx(values[1], abs=1e-4)
+    assert scores["closed"]["boundary_f"] == pytest.approx(values[4], abs=1e-4)
+    assert scores["oracle"]["miou"] == pytest.approx(values[6], abs=1e-4)
+    # perfect masks: every object's edge is where the ground truth has it
+    assert scores["oracle"]["boundary_f"] > scores["sfs"]["boundary_f"]
+    assert set(scores["oracle"]["iou"]) == set(scores["sfs"]["iou"])
     # the closed-set configurations cannot name the open-only classes; only "open" can
     for cls in OPEN_ONLY_NAMES:
         assert report["scores"]["closed"]["iou"][cls] in (0.0, None)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from sfs_ros.edges import ClassMapSampler
 from sfs_ros.errors import ConfigError
 from sfs_ros.hub_cache import load_hub_files
 from sfs_ros.models.backends import BACKENDS, InputNormalisation
@@ -334,6 +335,20 @@ class SegFormerSegmenter(ClosedSetSegmenter):
                 raw.float(), size=out_hw, mode="bilinear", align_corners=False
             )
             return class_index_map(logits[0], self.min_confidence)
+
+    def class_sampler(self, raw: object) -> ClassMapSampler:
+        """The class maps of these logits at any size: the top class of the logits bilinearly
+        upsampled there (transformers' ``post_process_semantic_segmentation``), with
+        ``min_confidence``; decided once on the logit grid and re-decided only where a pixel's
+        four logit cells disagree (:class:`sfs_ros.edges.ClassMapSampler`: the classes of
+        :meth:`class_map` at that size except in blocks of four unsure cells, which stay
+        unsure)."""
+        decided = self.class_map(raw, tuple(raw.shape[-2:]))
+
+        def logits() -> np.ndarray:  # (hl, wl, C) float32; a view of channels-last logits
+            return raw[0].permute(1, 2, 0).float().cpu().numpy()
+
+        return ClassMapSampler(decided, logits, self.min_confidence)
 
 
 class ExportedSegFormerSegmenter(SegFormerSegmenter):

@@ -4,10 +4,15 @@ Loads any ultralytics FastSAM / YOLOv8-seg checkpoint through ``ultralytics.Fast
 then runs a lean predictor: letterbox → forward → NMS → masks → FastSAM's full-image-box rule.
 ``mask_resolution`` picks where the masks are decoded:
 
-``work`` (default)
+``edges`` (default)
+    as ``work``, and the masks' logits on the working grid and the boxes they are cropped with
+    are kept (:attr:`MaskSet.logits`, :attr:`MaskSet.crop_boxes`): the pipeline paints at the
+    working resolution and then re-decides the pixels along edges at input resolution, as
+    ultralytics' retina masks decide them (:mod:`sfs_ros.edges`).
+``work``
     from the prototypes at 1/4 of the network resolution (the *working resolution*); the
-    pipeline votes and paints there and upsamples only the final label map. Fast; edges are as
-    coarse as the prototypes.
+    pipeline votes and paints there and upsamples only the final label map. Fastest; edges are
+    as coarse as the prototypes.
 ``input``
     at the input image's resolution with ultralytics' own ``process_mask_native`` (what
     ``retina_masks=True`` does), so masks and boxes equal ultralytics' FastSAM predictor on the
@@ -33,7 +38,7 @@ from sfs_ros.models.networks import ExportedTensors, Network, TorchFastSAM
 from sfs_ros.params import FastSAMConfig
 from sfs_ros.runtime import LOG, DeviceChoice
 
-MASK_RESOLUTIONS = ("work", "input")  # values of fastsam.mask_resolution
+MASK_RESOLUTIONS = ("edges", "work", "input")  # values of fastsam.mask_resolution
 BORDER_SNAP_PX = 20  # FastSAM: boxes within 20 px of the image border are snapped to it
 FULL_BOX_IOU = 0.9  # FastSAM: boxes with IoU > 0.9 against the whole image become the full box
 INPUT_SCALE = 255.0  # ultralytics' network input: the letterboxed RGB image / 255
@@ -51,6 +56,10 @@ class MaskSet:
         scores: (N,) float32 confidences.
         image_hw: (H, W) of the input image.
         areas: (N,) int64 pixel count of each mask; counted from ``masks`` when not given.
+        logits: (N, h, w) float32 mask logits on the working grid, not cropped to the boxes
+            (``fastsam.mask_resolution: edges``; else None).
+        crop_boxes: (N, 4) float32 xyxy input pixels the input-resolution masks are cropped to
+            (the boxes before FastSAM's border rule; with ``logits``).
     """
 
     masks: np.ndarray
@@ -58,6 +67,8 @@ class MaskSet:
     scores: np.ndarray
     image_hw: tuple[int, int]
     areas: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    crop_boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.areas is None:
@@ -74,13 +85,18 @@ class MaskSet:
         return self.masks.shape[1], self.masks.shape[2]
 
     @classmethod
-    def empty(cls, image_hw: tuple[int, int], work_hw: tuple[int, int]) -> MaskSet:
-        """A frame without masks."""
+    def empty(
+        cls, image_hw: tuple[int, int], work_hw: tuple[int, int], *, edges: bool = False
+    ) -> MaskSet:
+        """A frame without masks (with empty ``logits`` and ``crop_boxes`` when ``edges``: the
+        pipeline then still decides the closed-set edges at input resolution)."""
         return cls(
             np.zeros((0, *work_hw), bool),
             np.zeros((0, 4), np.float32),
             np.zeros(0, np.float32),
             image_hw,
+            logits=np.zeros((0, *work_hw), np.float32) if edges else None,
+            crop_boxes=np.zeros((0, 4), np.float32) if edges else None,
         )
 
 
@@ -239,28 +255,32 @@ class FastSAMMaskGenerator:
             geometry = self._work_geometry(proto.shape[1:], box, image_hw)
             work_hw = geometry[2]
             if scores.shape[0] == 0:
-                return MaskSet.empty(image_hw, work_hw)
+                return MaskSet.empty(image_hw, work_hw, edges=self.mask_resolution == "edges")
             # Network pixels → input pixels, exactly as ultralytics scales its boxes.
             boxes = ops.scale_boxes(box.input_hw, boxes.clone(), image_hw)
+            logits = None
             if self.mask_resolution == "input":
                 masks = ops.process_mask_native(proto, coeffs, boxes, image_hw).bool()
                 masks = masks.cpu().numpy()
             else:
-                masks = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
+                masks, logits = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
             areas = mask_areas(masks)
             keep = areas > 0  # ultralytics drops masks left without pixels
             if not keep.all():
-                masks, areas = masks[keep], areas[keep]
+                masks, areas, logits = masks[keep], areas[keep], logits[keep]
                 kept = torch.from_numpy(keep).to(boxes.device)
                 boxes, scores = boxes[kept], scores[kept]
             if scores.shape[0] == 0:
-                return MaskSet.empty(image_hw, work_hw)
+                return MaskSet.empty(image_hw, work_hw, edges=self.mask_resolution == "edges")
+            edges = self.mask_resolution == "edges"
             return MaskSet(
                 masks,
                 _full_box_rule(boxes, image_hw).cpu().numpy().astype(np.float32),
                 scores.cpu().numpy().astype(np.float32),
                 image_hw,
                 areas,
+                logits=logits if edges else None,
+                crop_boxes=boxes.cpu().numpy().astype(np.float32) if edges else None,
             )
 
     def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
@@ -289,16 +309,17 @@ class FastSAMMaskGenerator:
         boxes: object,
         image_hw: tuple[int, int],
         geometry: tuple[int, int, tuple[int, int]],
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Masks (N, h, w) bool on the un-padded prototype grid, cropped to their boxes (input
-        pixels)."""
+        pixels), and their logits there (float32, not cropped)."""
         r0, c0, work_hw = geometry
         crop = proto[:, r0 : r0 + work_hw[0], c0 : c0 + work_hw[1]]
         logits = (coeffs @ crop.reshape(crop.shape[0], -1)).reshape(-1, *work_hw)
+        values = logits.cpu().numpy()
         # sigmoid(x) > 0.5; on the CPU numpy's comparison is ~3x faster than torch's
-        masks = logits.cpu().numpy() > 0 if logits.is_cpu else (logits > 0).cpu().numpy()
+        masks = values > 0
         _crop_to_boxes(masks, boxes, image_hw)
-        return masks
+        return masks, values
 
     def infer(self, rgb: np.ndarray) -> FastSAMPass:
         """The network half of a call: letterbox and forward pass, no decoding."""

@@ -98,8 +98,8 @@ class OutputEncoder:
         out = {ON_EVERY_FRAME: to_image_msg(result.label_map, "mono16", header, cls)}
         color = None  # made once for both colour outputs
         if "semantic_color" in wanted or "overlay" in wanted:
-            # coloured at the working resolution, then resized: the same image, fewer lookups
-            color = render.colorize(result.label_work, self.color_lut(), result.label_map.shape)
+            # coloured on the smallest map that resizes to the label map, then resized
+            color = render.colorize(result.color_labels, self.color_lut(), result.label_map.shape)
         if "semantic_color" in wanted:
             out["semantic_color"] = to_image_msg(color, "rgb8", header, cls)
         if "overlay" in wanted:

@@ -18,12 +18,15 @@ pipeline through its real loading paths in three configurations:
 * ``sfs``: FastSAM masks + closed-set vote (the paper's closed-set mode), at the configured
   ``fastsam.conf`` (default 0.4);
 * ``open``: ``sfs`` plus the open-vocabulary branch (the tiny CLIP, the open-only class names
-  as ``open_vocab.vocabulary``), run inline on every frame as ``sfs-segment`` does.
+  as ``open_vocab.vocabulary``), run inline on every frame as ``sfs-segment`` does;
+* ``oracle``: the ground-truth instance masks at input resolution (:class:`OracleMasks`) with
+  the same closed-set vote: what SFS would reach with perfect masks.
 
 It prints one line per configuration and, as its last line,
-``closed_miou=x sfs_miou=y open_miou=z boundary_f=w`` (fractions; ``boundary_f`` is the
-boundary F-score of ``sfs``, tolerance 3 px, see :mod:`sfs_ros.evaluation.boundary`), and
-writes ``tiny_world_eval.json`` to ``--out``.
+``closed_miou=x sfs_miou=y open_miou=z boundary_f=w closed_boundary_f=a sfs_boundary_f=b
+oracle_miou=c`` (fractions; ``boundary_f`` = ``sfs_boundary_f``, the boundary F-score of
+``sfs``, tolerance 3 px, see :mod:`sfs_ros.evaluation.boundary`), and writes
+``tiny_world_eval.json`` (every configuration's scores with per-class IoU) to ``--out``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import json
 import math
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,20 +96,24 @@ def write_dataset(
 
 
 class _RecordingPredictor:
-    """A pipeline predictor that keeps every label map it returns (for the boundary score)."""
+    """A pipeline predictor that keeps every label map it returns (for the boundary score);
+    ``on_frame(stem)`` is called before each frame (the oracle picks its masks)."""
 
     needs_rgb = True
     timing_what = "model inference (Pipeline.process)"
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, pipeline: Any, on_frame: Callable[[str], None] | None = None) -> None:
         from sfs_ros.evaluation.cli import PipelinePredictor
 
         self.inner = PipelinePredictor(pipeline)
         self.random_weights = self.inner.random_weights
         self.labels: dict[str, np.ndarray] = {}
         self.last_timings: dict[str, float] | None = None
+        self.on_frame = on_frame
 
     def __call__(self, stem: str, rgb: np.ndarray | None) -> np.ndarray:
+        if self.on_frame is not None:
+            self.on_frame(stem)
         label = self.inner(stem, rgb)
         self.last_timings = self.inner.last_timings
         self.labels[stem] = label
@@ -163,10 +170,12 @@ class NoMasks:
         return (int(rgb.shape[0]), int(rgb.shape[1]))
 
     def decode(self, raw: tuple[int, int]) -> MaskSet:
-        """An empty mask set at the working resolution of ``inner``."""
+        """An empty mask set at the working resolution of ``inner`` (with its input-resolution
+        edges, ``fastsam.mask_resolution: edges``, so the closed-set map is decided as there)."""
         from sfs_ros.models.fastsam import MaskSet
 
-        return MaskSet.empty(raw, self.inner.output_hw(raw))
+        edges = getattr(self.inner, "mask_resolution", "") == "edges"
+        return MaskSet.empty(raw, self.inner.output_hw(raw), edges=edges)
 
     def __call__(self, rgb: np.ndarray) -> MaskSet:
         """An empty mask set at the working resolution of ``inner``."""
@@ -181,6 +190,59 @@ class NoMasks:
         self.inner.apply(settings)
 
 
+class OracleMasks:
+    """A mask generator that proposes the ground-truth instance masks of the current frame, at
+    input resolution (the ``oracle`` configuration: perfect masks, the same vote). The frame
+    is chosen by :meth:`select` with its dataset stem before each call."""
+
+    is_random = False
+
+    def __init__(self, instances_dir: Path) -> None:
+        self.instances_dir = Path(instances_dir)
+        self._instances: np.ndarray | None = None
+
+    def select(self, stem: str) -> None:
+        """Use the instance map ``<instances_dir>/<stem>.png`` for the next frame."""
+        path = self.instances_dir / f"{stem}.png"
+        instances = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if instances is None:
+            raise FileNotFoundError(f"no ground-truth instance map {path}")
+        self._instances = instances
+
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
+        """The selected ground-truth instance map (it must match the frame's size)."""
+        if self._instances is None or self._instances.shape != rgb.shape[:2]:
+            raise ValueError("OracleMasks: select() the frame's ground truth first")
+        return self._instances
+
+    def decode(self, raw: np.ndarray) -> MaskSet:
+        """One mask per ground-truth instance, at input resolution, with its box."""
+        from sfs_ros.models.fastsam import MaskSet
+
+        ids = np.flatnonzero(np.bincount(raw.ravel()))
+        ids = ids[ids > 0]
+        if not len(ids):
+            return MaskSet.empty(raw.shape, raw.shape)
+        masks = raw[None] == ids[:, None, None].astype(raw.dtype)
+        boxes = []
+        for mask in masks:
+            ys, xs = np.nonzero(mask)
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        scores = np.ones(len(ids), np.float32)
+        return MaskSet(masks, np.asarray(boxes, np.float32), scores, raw.shape)
+
+    def __call__(self, rgb: np.ndarray) -> MaskSet:
+        """The ground-truth masks of the selected frame."""
+        return self.decode(self.infer(rgb))
+
+    def output_hw(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """Input resolution."""
+        return image_hw
+
+    def apply(self, settings: FastSAMConfig) -> None:
+        """Nothing to change: ``conf`` and the other ``fastsam`` settings do not apply."""
+
+
 def evaluate_world(
     seed: int,
     frames: int,
@@ -191,15 +253,25 @@ def evaluate_world(
     """Run the three configurations (see the module docstring) on held-out scenes.
 
     Returns:
-        ``{"closed": scores, "sfs": scores, "open": scores}`` where scores hold ``miou``,
-        ``aacc``, ``boundary_f`` (+ precision, recall), per-class ``iou`` and timings.
+        ``{"closed": scores, "sfs": scores, "open": scores, "oracle": scores}`` where scores
+        hold ``miou``, ``aacc``, ``boundary_f`` (+ precision, recall), per-class ``iou`` and
+        timings.
     """
     from sfs_ros.evaluation.datasets import open_dataset
     from sfs_ros.params import SfsConfig, load_config, parse_override
     from sfs_ros.pipeline import Pipeline
-    from sfs_ros.world.train import ensure_models
+    from sfs_ros.world.train import TinyWorldModels, ensure_models
 
-    models = ensure_models(root=models_dir)
+    if models_dir is None:
+        models = ensure_models()  # the cache: trained first when missing or stale
+    else:  # a folder of the user's: used as it is, never trained into
+        models = TinyWorldModels(Path(models_dir))
+        missing = models.missing()
+        if missing:
+            raise FileNotFoundError(
+                f"--models {models_dir}: no tiny-world models there (missing {missing[0]}); "
+                "train them with sfs-world train --out DIR, or leave --models out to use the cache"
+            )
     data = out / f"tiny-world-v{GENERATOR_VERSION}-seed{seed}-n{frames}"
     if len(list((data / "labels").glob("*.png"))) != frames:  # else: same scenes, reused
         shutil.rmtree(data, ignore_errors=True)
@@ -219,6 +291,10 @@ def evaluate_world(
         pipeline.mask_generator = masks
         pipeline.update("paint.uncovered", uncovered)
         scores["sfs"] = _score(dataset, _RecordingPredictor(pipeline), "sfs")
+        oracle = OracleMasks(data / "instances")
+        pipeline.mask_generator = oracle
+        scores["oracle"] = _score(dataset, _RecordingPredictor(pipeline, oracle.select), "oracle")
+        pipeline.mask_generator = masks
     finally:
         pipeline.close()
     open_cfg = {**base, **models.overrides(open_vocab=True), **user}
@@ -242,14 +318,18 @@ def evaluate_world(
 
 
 def summary_line(scores: Mapping[str, Mapping[str, Any]]) -> str:
-    """``closed_miou=x sfs_miou=y open_miou=z boundary_f=w`` (fractions, 4 decimals)."""
+    """``closed_miou=x sfs_miou=y open_miou=z boundary_f=w closed_boundary_f=a
+    sfs_boundary_f=b oracle_miou=c`` (fractions, 4 decimals; ``boundary_f`` is ``sfs``'s)."""
 
     def fmt(value: Any) -> str:
         return "nan" if value is None else f"{value:.4f}"
 
     return (
         f"closed_miou={fmt(scores['closed']['miou'])} sfs_miou={fmt(scores['sfs']['miou'])} "
-        f"open_miou={fmt(scores['open']['miou'])} boundary_f={fmt(scores['sfs']['boundary_f'])}"
+        f"open_miou={fmt(scores['open']['miou'])} boundary_f={fmt(scores['sfs']['boundary_f'])} "
+        f"closed_boundary_f={fmt(scores['closed']['boundary_f'])} "
+        f"sfs_boundary_f={fmt(scores['sfs']['boundary_f'])} "
+        f"oracle_miou={fmt(scores['oracle']['miou'])}"
     )
 
 
@@ -310,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
             f"sfs-world: warning: seed {args.seed} is a training seed; the scores are not held-out",
             file=sys.stderr,
         )
-    scores = evaluate_world(args.seed, args.frames, args.out, args.models, args.overrides)
+    try:
+        scores = evaluate_world(args.seed, args.frames, args.out, args.models, args.overrides)
+    except FileNotFoundError as exc:
+        print(f"sfs-world: error: {exc}", file=sys.stderr)
+        return 2
     for name, s in scores.items():
         open_iou = {n: s["iou"].get(n) for n in OPEN_ONLY_NAMES}
         print(

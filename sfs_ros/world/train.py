@@ -38,7 +38,7 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,12 +76,16 @@ RECIPE: dict[str, Any] = {
     "train_size": list(TRAIN_SIZE),
     "fastsam": {
         "arch": "yolov8n-seg.yaml",
-        "scenes": 200,
-        "val_scenes": 40,
-        "imgsz": 256,
-        "epochs": 12,
+        # rendered at the evaluation / demo frame size and letterboxed to imgsz by the trainer,
+        # as the mask generator letterboxes a 640x480 camera frame at run time
+        "scene_size": [480, 640],
+        "scenes": 600,
+        "val_scenes": 60,
+        "imgsz": 320,
+        "epochs": 30,
+        "close_mosaic": 5,
         "batch": 16,
-        "mosaic": 0.0,
+        "mosaic": 1.0,
         "warmup_epochs": 1.0,
         "seed": 0,
     },
@@ -90,10 +94,14 @@ RECIPE: dict[str, Any] = {
         "depths": [2, 2, 2, 2],
         "num_attention_heads": [1, 1, 2, 4],
         "decoder_hidden_size": 128,
-        "input_size": 160,
+        # network input (h, w) for a 640x480 frame: logits on a 128x96 grid (1/5 of the
+        # frame's width), like SegFormer-B0 at 512 on a 640x480 camera; scenes rendered at the
+        # frame size and resized to the input as the segmenter resizes a camera frame
+        "input_size": [384, 512],
+        "scene_size": [480, 640],
         "scenes": 400,
         "val_scenes": 40,
-        "epochs": 16,
+        "epochs": 12,
         "batch": 8,
         "lr": 2e-3,
         "class_weighting": "inv_sqrt_freq",
@@ -175,6 +183,11 @@ class TinyWorldModels:
                 out[part] = json.loads(path.read_text())
         return out
 
+    def missing(self) -> list[str]:
+        """The model files of this folder that are not there (any recipe)."""
+        files = (self.fastsam, self.segformer / "config.json", self.clip / "open_clip_config.json")
+        return [str(f) for f in files if not f.is_file()]
+
     def has(self, part: str) -> bool:
         """Whether ``part`` (``fastsam``, ``segformer`` or ``clip``) is saved and was trained
         with the current recipe."""
@@ -250,12 +263,12 @@ def default_models_dir() -> Path:
 
 
 # ----------------------------------------------------------------------------- data
-def _scenes(seed: int, count: int, desc: str) -> list[Scene]:
-    h, w = RECIPE["train_size"]
-    return [
-        generate_scene(seed, i, (h, w))
-        for i in tqdm(range(count), desc=f"scenes ({desc})", file=sys.stderr, leave=False)
-    ]
+def _scenes(seed: int, count: int, desc: str, size: Sequence[int] | None = None) -> Iterator[Scene]:
+    """Scenes ``0 .. count - 1`` of world ``seed`` at ``size`` (default: the training size),
+    drawn one at a time."""
+    h, w = size or RECIPE["train_size"]
+    for i in tqdm(range(count), desc=f"scenes ({desc})", file=sys.stderr, leave=False):
+        yield generate_scene(seed, i, (h, w))
 
 
 def _largest_polygon(mask: np.ndarray) -> np.ndarray | None:
@@ -271,13 +284,15 @@ def _largest_polygon(mask: np.ndarray) -> np.ndarray | None:
     return best[:, 0, :].astype(np.float64)
 
 
-def write_yolo_split(scenes: Sequence[Scene], folder: Path) -> None:
+def write_yolo_split(scenes: Iterable[Scene], folder: Path) -> None:
     """Images and YOLO segment labels (class 0, normalised polygon) of ``scenes``."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     for i, scene in enumerate(scenes):
         h, w = scene.semantic.shape
-        cv2.imwrite(str(folder / "images" / f"{i:05d}.png"), scene.rgb[:, :, ::-1])
+        image = folder / "images" / f"{i:05d}.png"
+        if not cv2.imwrite(str(image), scene.rgb[:, :, ::-1]):
+            raise OSError(f"could not write {image}")
         lines = []
         for mask in scene.instance_masks():
             poly = _largest_polygon(mask)
@@ -303,8 +318,9 @@ def train_fastsam(out: Path, work: Path) -> dict[str, Any]:
     r = RECIPE["fastsam"]
     if work.exists():
         shutil.rmtree(work)
-    write_yolo_split(_scenes(TRAIN_SEED, r["scenes"], "fastsam train"), work / "train")
-    write_yolo_split(_scenes(VAL_SEED, r["val_scenes"], "fastsam val"), work / "val")
+    size = r["scene_size"]
+    write_yolo_split(_scenes(TRAIN_SEED, r["scenes"], "fastsam train", size), work / "train")
+    write_yolo_split(_scenes(VAL_SEED, r["val_scenes"], "fastsam val", size), work / "val")
     data_yaml = work / "data.yaml"
     data_yaml.write_text(
         f"path: {work}\ntrain: train/images\nval: val/images\nnames:\n  0: object\n"
@@ -321,6 +337,7 @@ def train_fastsam(out: Path, work: Path) -> dict[str, Any]:
         seed=r["seed"],
         deterministic=True,
         mosaic=r["mosaic"],
+        close_mosaic=r["close_mosaic"],
         warmup_epochs=r["warmup_epochs"],
         pretrained=False,
         amp=False,
@@ -358,20 +375,43 @@ def _closed_lut() -> np.ndarray:
     return lut
 
 
-def _segformer_batch(scenes: Sequence[Scene], size: int) -> tuple[np.ndarray, np.ndarray]:
-    mean = np.array([0.485, 0.456, 0.406], np.float32) * 255
-    std = np.array([0.229, 0.224, 0.225], np.float32) * 255
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+
+
+def _segformer_data(
+    scenes: Iterable[Scene], size_hw: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, h, w, 3) resized to the network input as the segmenter resizes a
+    camera frame (antialiased bilinear, ``SegFormerSegmenter.network_image``) and their
+    closed-set class maps (N, h, w) (nearest; 255 = ignored)."""
+    import torch
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as tvf
+
+    h, w = int(size_hw[0]), int(size_hw[1])
     lut = _closed_lut()
     xs, ys = [], []
     for s in scenes:
-        img = cv2.resize(s.rgb, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        xs.append(((img - mean) / std).transpose(2, 0, 1))
-        ys.append(lut[cv2.resize(s.semantic, (size, size), interpolation=cv2.INTER_NEAREST)])
-    return np.stack(xs), np.stack(ys).astype(np.int64)
+        image = tvf.resize(
+            torch.from_numpy(s.rgb).permute(2, 0, 1),
+            [h, w],
+            interpolation=InterpolationMode.BILINEAR,
+            antialias=True,
+        )
+        xs.append(image.permute(1, 2, 0).numpy())
+        ys.append(lut[cv2.resize(s.semantic, (w, h), interpolation=cv2.INTER_NEAREST)])
+    return np.stack(xs), np.stack(ys)
+
+
+def _normalise(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, h, w, 3) → ImageNet-normalised float32 (N, 3, h, w)."""
+    return ((images.astype(np.float32) - _IMAGENET_MEAN) / _IMAGENET_STD).transpose(0, 3, 1, 2)
 
 
 def train_segformer(out: Path) -> dict[str, Any]:
-    """Train the small SegFormer on closed-set semantic maps; ``save_pretrained`` to ``out``."""
+    """Train the small SegFormer on closed-set semantic maps; ``save_pretrained`` to ``out``
+    with an image processor of the recipe's input size."""
     import torch
     from transformers import (
         SegformerConfig,
@@ -382,9 +422,12 @@ def train_segformer(out: Path) -> dict[str, Any]:
     r = RECIPE["segformer"]
     torch.manual_seed(r["seed"])
     rng = np.random.default_rng(r["seed"])
-    size = r["input_size"]
-    x, y = _segformer_batch(_scenes(TRAIN_SEED, r["scenes"], "segformer train"), size)
-    vx, vy = _segformer_batch(_scenes(VAL_SEED, r["val_scenes"], "segformer val"), size)
+    size_hw = r["input_size"]
+    scene_size = r["scene_size"]
+    x, y = _segformer_data(_scenes(TRAIN_SEED, r["scenes"], "segformer train", scene_size), size_hw)
+    vx, vy = _segformer_data(
+        _scenes(VAL_SEED, r["val_scenes"], "segformer val", scene_size), size_hw
+    )
     id2label = dict(enumerate(CLOSED_SET_NAMES))
     config = SegformerConfig(
         hidden_sizes=r["hidden_sizes"],
@@ -412,7 +455,8 @@ def train_segformer(out: Path) -> dict[str, Any]:
         order = rng.permutation(len(x))
         for b in range(steps_per_epoch):
             idx = order[b * r["batch"] : (b + 1) * r["batch"]]
-            xb, yb = torch.from_numpy(x[idx]), torch.from_numpy(y[idx])
+            xb = torch.from_numpy(_normalise(x[idx]))
+            yb = torch.from_numpy(y[idx].astype(np.int64))
             if rng.random() < 0.5:
                 xb, yb = xb.flip(-1), yb.flip(-1)
             logits = model(pixel_values=xb).logits
@@ -431,8 +475,10 @@ def train_segformer(out: Path) -> dict[str, Any]:
     correct = valid = 0
     with torch.inference_mode():
         for b in range(0, len(vx), 8):
-            logits = model(pixel_values=torch.from_numpy(vx[b : b + 8])).logits
-            up = torch.nn.functional.interpolate(logits, size=(size, size), mode="bilinear")
+            logits = model(pixel_values=torch.from_numpy(_normalise(vx[b : b + 8]))).logits
+            up = torch.nn.functional.interpolate(
+                logits, size=tuple(size_hw), mode="bilinear", align_corners=False
+            )
             pred = up.argmax(1).numpy()
             gt = vy[b : b + 8]
             keep = gt != 255
@@ -441,14 +487,14 @@ def train_segformer(out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out)
     SegformerImageProcessor(
-        size={"height": size, "width": size}, do_reduce_labels=False
+        size={"height": int(size_hw[0]), "width": int(size_hw[1])}, do_reduce_labels=False
     ).save_pretrained(out)
     return {"val_pixel_accuracy": correct / max(valid, 1)}
 
 
 # ----------------------------------------------------------------------------- CLIP
 def _clip_crops(
-    scenes: Sequence[Scene], seed: int, image_size: int
+    scenes: Iterable[Scene], seed: int, image_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Masked crops (as ClipScorer makes them) of every instance and of background patches."""
     import open_clip
