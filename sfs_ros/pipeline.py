@@ -490,8 +490,9 @@ class Pipeline:
         its ``class_map`` at that size)."""
         image_hw = masks.image_hw
         top_first = fusion.stack_order(masks.areas, masks.scores, self.paint_order)
+        grid_instances = masks.grid_instances(top_first, inst_work)
         instances = edges.sharpen_masks(
-            inst_work, masks.logits, masks.crop_boxes, top_first, image_hw
+            grid_instances, masks.logits, masks.crop_boxes, top_first, image_hw
         )
         label_lut = np.zeros(len(mask_labels) + 1, np.uint16)
         label_lut[1:] = mask_labels

@@ -90,8 +90,10 @@ def test_fastsam_input_resolution_equals_ultralytics_retina_masks(sensitive_fast
     np.testing.assert_allclose(ours.boxes, boxes, atol=0.05)
     assert ours.masks.shape == masks.shape == (len(ours), *rgb.shape[:2])
     iou = _mask_iou(ours.masks, masks)
-    print(f"\n[parity] FastSAM input-res vs ultralytics retina, {name}: {len(ours)} masks, "
-          f"mask IoU min {iou.min():.4f} mean {iou.mean():.4f}")
+    print(
+        f"\n[parity] FastSAM input-res vs ultralytics retina, {name}: {len(ours)} masks, "
+        f"mask IoU min {iou.min():.4f} mean {iou.mean():.4f}"
+    )
     assert iou.min() >= 0.99
 
 
@@ -112,9 +114,53 @@ def test_fastsam_work_resolution_against_retina_masks(sensitive_fastsam, photos,
     np.testing.assert_allclose(ours.boxes[common], boxes[theirs], atol=0.05)
     up = np.stack([resize_labels(ours.masks[i], rgb.shape[:2]) for i in common])
     iou = _mask_iou(up, masks[theirs])
-    print(f"\n[parity] FastSAM work-res (upsampled) vs ultralytics retina, {name}: "
-          f"{len(common)} masks, mask IoU mean {iou.mean():.3f} median {np.median(iou):.3f}")
+    print(
+        f"\n[parity] FastSAM work-res (upsampled) vs ultralytics retina, {name}: "
+        f"{len(common)} masks, mask IoU mean {iou.mean():.3f} median {np.median(iou):.3f}"
+    )
     assert np.median(iou) >= 0.3
+
+
+@pytest.mark.parametrize("name", ["bus", "zidane", "odd"])
+def test_fastsam_edges_equal_painting_retina_masks(sensitive_fastsam, photos, name):
+    """mask_resolution=edges (the default): the instance map it decides at input resolution
+    equals painting the input-resolution masks (= ultralytics' retina masks, the test above)
+    in the same order, pixel for pixel, although it decodes only the band along edges."""
+    from sfs_ros import fusion
+    from sfs_ros.edges import sharpen_masks
+    from sfs_ros.render import resize_labels
+
+    rgb = photos[name]
+    ours = _masker(sensitive_fastsam, mask_resolution="edges")(rgb)
+    full = _masker(sensitive_fastsam, mask_resolution="input")(rgb)
+    assert len(ours) > 5 and ours.logits.shape[0] == len(ours)
+    # a mask may have pixels at one resolution and none at the other (each mode drops its
+    # empty masks): match by score (ties in order); an unmatched one paints nothing
+    taken: set[int] = set()
+    match = {}
+    for i, score in enumerate(ours.scores):
+        same = [j for j in np.flatnonzero(full.scores == score).tolist() if j not in taken]
+        match[i] = same[:1]
+        taken.update(same[:1])
+    assert taken == set(range(len(full)))  # nothing at input resolution is lost by edges
+    top_first = fusion.stack_order(ours.areas, ours.scores, "area")
+    _, inst_work = fusion.paint(
+        ours.masks, np.arange(1, len(ours) + 1), np.zeros(ours.work_hw, np.uint16), ours.areas
+    )
+    grid = ours.grid_instances(top_first, inst_work)  # the working paint unless "odd"
+    got = sharpen_masks(grid, ours.logits, ours.crop_boxes, top_first, rgb.shape[:2])
+    want = np.zeros(rgb.shape[:2], np.uint16)
+    for index in top_first[::-1]:
+        if len(match[index]):
+            want[full.masks[match[index][0]]] = index + 1
+    differ = int((got != want).sum())
+    nearest = resize_labels(inst_work, rgb.shape[:2])
+    print(
+        f"\n[parity] FastSAM edges vs painted retina masks, {name}: {differ} pixels differ "
+        f"(nearest-enlarged working map: {int((nearest != want).sum())})"
+    )
+    assert differ <= 0.0005 * got.size  # logits within rounding of 0 may flip
+    assert (nearest != want).sum() > 20 * max(differ, 1)
 
 
 def test_random_checkpoint_gives_no_mask_at_default_conf(fastsam_pt, photos):
@@ -134,8 +180,10 @@ def test_exported_fastsam_matches_torch_at_default_precision(sensitive_fastsam, 
     assert len(exported) == len(torch_masks)
     np.testing.assert_allclose(exported.scores, torch_masks.scores, atol=1e-3)
     iou = _mask_iou(exported.masks, torch_masks.masks)
-    print(f"\n[parity] FastSAM {backend} (f32) vs torch: {len(exported)} masks, "
-          f"mask IoU min {iou.min():.4f} mean {iou.mean():.4f}")
+    print(
+        f"\n[parity] FastSAM {backend} (f32) vs torch: {len(exported)} masks, "
+        f"mask IoU min {iou.min():.4f} mean {iou.mean():.4f}"
+    )
     assert iou.mean() >= 0.99
 
 
@@ -182,11 +230,52 @@ def test_segformer_equals_transformers_processor(segformer_dir, photos, name):
         logits = model(pixel_values=x[None]).logits
         logits = torch.nn.functional.interpolate(logits, size=hw, mode="bilinear")
     old_agree = float((logits[0].argmax(0).numpy() == ref).mean())
-    print(f"\n[parity] SegFormer vs transformers processor, {name}: {agree:.2%} equal "
-          f"(plain bilinear resize: {old_agree:.2%})")
+    print(
+        f"\n[parity] SegFormer vs transformers processor, {name}: {agree:.2%} equal "
+        f"(plain bilinear resize: {old_agree:.2%})"
+    )
     assert len(np.unique(ref)) > 3, "the random SegFormer should vary across the photo"
     assert agree >= 0.99
     assert agree >= old_agree
+
+
+@pytest.mark.parametrize("name", ["bus", "zidane", "odd"])
+@pytest.mark.parametrize("floor", ["off", "median"])
+def test_segformer_class_sampler_equals_upsampled_argmax(segformer_dir, photos, name, floor):
+    """The class map the edges path reads at input resolution (decided on the logit grid,
+    re-decided where four logit cells disagree) equals the logits upsampled to the input and
+    their top class (transformers' post-processing), with min_confidence as class_map applies
+    it (here the median top-class probability of the frame, so half of it is unsure); blocks
+    of four unsure cells stay unsure (docs/parity.md)."""
+    import torch
+
+    from sfs_ros.edges import UNSURE
+    from sfs_ros.models.closed_set import load_segmenter
+    from sfs_ros.runtime import select_device
+
+    rgb = photos[name]
+    hw = rgb.shape[:2]
+    seg = load_segmenter(str(segformer_dir), select_device("cpu", False))
+    raw = seg.infer(rgb)
+    min_confidence = 0.0
+    if floor == "median":
+        min_confidence = float(torch.softmax(raw[0].float(), 0).amax(0).median())
+    seg.min_confidence = min_confidence
+    got = seg.class_sampler(raw)(hw)
+    want = seg.class_map(raw, hw)  # interpolate to the input, top class, confidence floor
+    differ = got != want
+    excused = (got == UNSURE) & (want != UNSURE)  # the documented exception
+    print(
+        f"\n[parity] SegFormer class sampler vs upsampled argmax, {name}, "
+        f"min_confidence {min_confidence}: {int(differ.sum())} pixels differ, "
+        f"{int(excused.sum())} of them unsure blocks"
+    )
+    assert len(np.unique(want)) > 3
+    assert int((differ & ~excused).sum()) <= 0.0005 * got.size  # near-ties may round either way
+    if min_confidence == 0.0:
+        assert not excused.any()
+    else:
+        assert 0.2 < (want == UNSURE).mean() < 0.8
 
 
 # ------------------------------------------------------------------------------ CLIP
@@ -223,9 +312,11 @@ def test_clip_scores_equal_open_clip_preprocess(tiny_clip_name, photos):
             crops.append(preprocess(Image.fromarray(rgb[r0:r1, c0:c1])))
         image = torch.nn.functional.normalize(model.encode_image(torch.stack(crops)), dim=-1)
         ref = (image @ text.T).numpy()
-    print(f"\n[parity] CLIP crop scores vs open_clip preprocess: max |diff| "
-          f"{np.abs(got - ref).max():.2e}; top-1 agreement "
-          f"{(got.argmax(1) == ref.argmax(1)).mean():.0%}")
+    print(
+        f"\n[parity] CLIP crop scores vs open_clip preprocess: max |diff| "
+        f"{np.abs(got - ref).max():.2e}; top-1 agreement "
+        f"{(got.argmax(1) == ref.argmax(1)).mean():.0%}"
+    )
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
@@ -243,6 +334,8 @@ def test_openvino_bf16_is_opt_in_and_measured(sensitive_fastsam, photos):
     common = [i for i, s in enumerate(ref.scores) if np.isclose(bf16.scores, s, atol=2e-2).any()]
     theirs = [int(np.argmin(np.abs(bf16.scores - ref.scores[i]))) for i in common]
     iou = _mask_iou(ref.masks[common], bf16.masks[theirs]) if common else np.zeros(1)
-    print(f"\n[parity] FastSAM openvino bf16 vs torch: {len(bf16)} vs {len(ref)} masks, "
-          f"{len(common)} matched by score, mask IoU mean {iou.mean():.3f} min {iou.min():.3f}")
+    print(
+        f"\n[parity] FastSAM openvino bf16 vs torch: {len(bf16)} vs {len(ref)} masks, "
+        f"{len(common)} matched by score, mask IoU mean {iou.mean():.3f} min {iou.min():.3f}"
+    )
     assert len(bf16) > 0  # it runs; its accuracy is a measured figure, not a promise

@@ -56,8 +56,10 @@ class MaskSet:
         scores: (N,) float32 confidences.
         image_hw: (H, W) of the input image.
         areas: (N,) int64 pixel count of each mask; counted from ``masks`` when not given.
-        logits: (N, h, w) float32 mask logits on the working grid, not cropped to the boxes
-            (``fastsam.mask_resolution: edges``; else None).
+        logits: (N, gh, gw) float32 mask logits, not cropped to the boxes, on the grid that
+            ultralytics' ``process_mask_native`` upsamples to the image in one bilinear step
+            (``fastsam.mask_resolution: edges``; else None): the working grid, or for letterbox
+            paddings of part of a prototype pixel its 2x or 4x upsampled crop.
         crop_boxes: (N, 4) float32 xyxy input pixels the input-resolution masks are cropped to
             (the boxes before FastSAM's border rule; with ``logits``).
     """
@@ -78,6 +80,23 @@ class MaskSet:
 
     def __len__(self) -> int:
         return len(self.masks)
+
+    def grid_instances(self, top_first: np.ndarray, instance_work: np.ndarray) -> np.ndarray:
+        """The instance map on the grid of :attr:`logits`, painted in the order ``top_first``:
+        ``instance_work`` (the working paint) when that grid is the working grid."""
+        if self.logits is None:
+            raise ValueError("these masks carry no logits (fastsam.mask_resolution is not edges)")
+        grid_hw = self.logits.shape[1:]
+        if grid_hw == instance_work.shape:
+            return instance_work
+        import torch
+
+        masks = self.logits > 0
+        _crop_to_boxes(masks, torch.from_numpy(self.crop_boxes), self.image_hw)
+        out = np.zeros(grid_hw, np.uint16)
+        for index in np.asarray(top_first)[::-1].tolist():
+            out[masks[index]] = index + 1
+        return out
 
     @property
     def work_hw(self) -> tuple[int, int]:
@@ -264,10 +283,13 @@ class FastSAMMaskGenerator:
                 masks = masks.cpu().numpy()
             else:
                 masks, logits = self._work_masks(proto, coeffs, boxes, image_hw, geometry)
+                if self.mask_resolution == "edges":
+                    logits = _retina_logit_grid(proto, coeffs, logits, geometry, image_hw)
             areas = mask_areas(masks)
             keep = areas > 0  # ultralytics drops masks left without pixels
             if not keep.all():
-                masks, areas, logits = masks[keep], areas[keep], logits[keep]
+                masks, areas = masks[keep], areas[keep]
+                logits = None if logits is None else logits[keep]
                 kept = torch.from_numpy(keep).to(boxes.device)
                 boxes, scores = boxes[kept], scores[kept]
             if scores.shape[0] == 0:
@@ -405,6 +427,43 @@ def _network_input(rgb: np.ndarray) -> np.ndarray:
     """An RGB uint8 frame already at the network's input size → the exported network's input,
     (1, h, w, 3) uint8."""
     return np.ascontiguousarray(rgb)[None]
+
+
+def _retina_logit_grid(
+    proto: object,
+    coeffs: object,
+    work_logits: np.ndarray,
+    geometry: tuple[int, int, tuple[int, int]],
+    image_hw: tuple[int, int],
+) -> np.ndarray:
+    """The mask logits on the grid ultralytics' ``process_mask_native`` (8.4) upsamples to the
+    image in its last bilinear step: the un-padded prototype grid (``work_logits``) when the
+    letterbox padding covers whole prototype pixels; otherwise the prototype logits upsampled
+    2x or 4x first (its ``f``) and cropped as its ``scale_masks`` crops them."""
+    import math
+
+    import torch
+
+    c, mh, mw = proto.shape
+    h, w = image_hw
+    gain = min(4 * mh / h, 4 * mw / w)
+    pad = (4 * mh - max(round(h * gain), 1)) | (4 * mw - max(round(w * gain), 1))
+    f = 4 // math.gcd(4, pad | pad // 2)
+
+    def crop(n_h: int, n_w: int) -> tuple[int, int, int, int]:  # scale_masks' crop
+        g = min(n_h / h, n_w / w)
+        ch, cw = max(round(h * g), 1), max(round(w * g), 1)
+        top, left = round((n_h - ch) / 2 - 0.1), round((n_w - cw) / 2 - 0.1)
+        return top, top + ch, left, left + cw
+
+    r0, c0, (gh, gw) = geometry
+    if f == 1 and crop(mh, mw) == (r0, r0 + gh, c0, c0 + gw):
+        return work_logits
+    full = (coeffs @ proto.reshape(c, -1)).reshape(1, -1, mh, mw)
+    if f > 1:
+        full = torch.nn.functional.interpolate(full, scale_factor=f, mode="bilinear")
+    top, bottom, left, right = crop(*full.shape[2:])
+    return full[0, :, top:bottom, left:right].cpu().numpy()
 
 
 def _full_box_rule(boxes: object, image_hw: tuple[int, int]) -> object:
