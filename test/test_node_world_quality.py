@@ -42,6 +42,7 @@ pytestmark = [pytest.mark.dds, pytest.mark.models]
 
 CLOSED_OBJECTS = [n for n in OBJECT_NAMES if n in CLOSED_SET_NAMES]
 FIRST_FRAME_TIMEOUT_S = 420.0  # exports and INT8 calibration for a new input shape, 2 busy cores
+EDGE_PRECISION = 0.8  # share of published label-edge pixels within 3 px of a true edge
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +122,30 @@ def test_node_labels_an_empty_scene_as_background(world_node: dict) -> None:
     """Floor, wall and sky only: >= 90 % right, as in the pipeline-level test."""
     scene = generate_scene(4200, 0, objects=False)
     assert _accuracy(world_node, scene, FIRST_FRAME_TIMEOUT_S) >= 0.9
+
+
+def _staircase_share(labels: np.ndarray) -> float:
+    """The largest share of the label map's vertical edges (a change between two columns)
+    that fall on one column phase modulo 8: about 1/8 for edges that follow object outlines,
+    close to 1 for a label map enlarged from an 8-pixel grid (the tiny world's 1/4 working
+    grid at fastsam.imgsz 320 on a 640x480 frame)."""
+    cols = np.nonzero(labels[:, 1:] != labels[:, :-1])[1] + 1
+    return float(np.bincount(cols % 8, minlength=8).max() / max(len(cols), 1))
+
+
+def test_node_label_edges_follow_the_objects(world_node: dict) -> None:
+    """The published label edges lie where the true edges are (boundary precision within
+    3 px) and are not the working grid's staircase (fastsam.mask_resolution: edges, the
+    default): a map painted on the 1/4 grid and enlarged fails both."""
+    from sfs_ros.evaluation.boundary import BoundaryScore
+
+    score = BoundaryScore(tolerance=3.0)
+    stairs = []
+    for index in range(3):
+        scene = generate_scene(4100, index, objects=4, classes=CLOSED_OBJECTS)
+        labels, legend = _labels_of(world_node, scene.rgb, FIRST_FRAME_TIMEOUT_S)
+        mapping = build_mapping(legend, tiny_world_vocabulary(), "tiny-world")
+        score.update(mapping.apply(labels), scene.semantic)
+        stairs.append(_staircase_share(labels))
+    assert score.precision >= EDGE_PRECISION, (score.precision, score.recall)
+    assert max(stairs) < 0.4, stairs
