@@ -200,6 +200,8 @@ def test_world_eval_command_prints_the_summary_last(
     # perfect masks: every object's edge is where the ground truth has it
     assert scores["oracle"]["boundary_f"] > scores["sfs"]["boundary_f"]
     assert set(scores["oracle"]["iou"]) == set(scores["sfs"]["iou"])
+    proposals = scores["sfs"]["proposals"]
+    assert proposals["objects"] > 0 and 0.0 <= proposals["recall"] <= 1.0
     # the closed-set configurations cannot name the open-only classes; only "open" can
     for cls in OPEN_ONLY_NAMES:
         assert report["scores"]["closed"]["iou"][cls] in (0.0, None)

@@ -26,7 +26,8 @@ It prints one line per configuration and, as its last line,
 ``closed_miou=x sfs_miou=y open_miou=z boundary_f=w closed_boundary_f=a sfs_boundary_f=b
 oracle_miou=c`` (fractions; ``boundary_f`` = ``sfs_boundary_f``, the boundary F-score of
 ``sfs``, tolerance 3 px, see :mod:`sfs_ros.evaluation.boundary`), and writes
-``tiny_world_eval.json`` (every configuration's scores with per-class IoU) to ``--out``.
+``tiny_world_eval.json`` (every configuration's scores with per-class IoU, and how well the
+``sfs`` masks cover the objects, :func:`proposal_scores`) to ``--out``.
 """
 
 from __future__ import annotations
@@ -105,9 +106,13 @@ class _RecordingPredictor:
     def __init__(self, pipeline: Any, on_frame: Callable[[str], None] | None = None) -> None:
         from sfs_ros.evaluation.cli import PipelinePredictor
 
-        self.inner = PipelinePredictor(pipeline)
+        self.capture = _LastResult(pipeline)
+        self.inner = PipelinePredictor(self.capture)
         self.random_weights = self.inner.random_weights
         self.labels: dict[str, np.ndarray] = {}
+        self.instances: dict[str, np.ndarray] = {}
+        self.mapped: dict[str, np.ndarray] = {}  # labels as tiny-world classes (_score)
+        self.gt: dict[str, np.ndarray] = {}  # the ground truth of each frame (_score)
         self.last_timings: dict[str, float] | None = None
         self.on_frame = on_frame
 
@@ -117,10 +122,76 @@ class _RecordingPredictor:
         label = self.inner(stem, rgb)
         self.last_timings = self.inner.last_timings
         self.labels[stem] = label
+        self.instances[stem] = self.capture.last.instance_map
         return label
 
     def legend(self) -> Mapping[str, Any]:
         return self.inner.legend()
+
+
+class _LastResult:
+    """A pipeline that keeps the last :class:`~sfs_ros.pipeline.SegmentationResult`."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.last: Any = None
+
+    def process(self, rgb: np.ndarray) -> Any:
+        self.last = self.pipeline.process(rgb)
+        return self.last
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipeline, name)
+
+
+#: Objects whose visible part is at least this many pixels high and wide count in the
+#: proposal recall (640x480 frames).
+PROPOSAL_MIN_PX = 20
+PROPOSAL_IOU = 0.5
+
+
+def proposal_scores(
+    instances_dir: Path,
+    sfs: _RecordingPredictor,
+    closed: _RecordingPredictor,
+) -> dict[str, Any]:
+    """How well the masks cover the objects: per ground-truth object of at least
+    :data:`PROPOSAL_MIN_PX` in both directions, the best IoU of an instance of the ``sfs``
+    output (``recall``: share with IoU >= :data:`PROPOSAL_IOU`), against the closed set's own
+    shape of the object (the pixels of the object's class in the ``closed`` output, within the
+    object's box grown by 8 px, IoU with the object) on the same objects."""
+    found, total, mask_iou, closed_iou = 0, 0, [], []
+    for stem, inst_pred in sfs.instances.items():
+        truth = cv2.imread(str(instances_dir / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        closed_map = closed.mapped[stem]
+        gt_sem = closed.gt[stem]
+        for k in np.unique(truth[truth > 0]).tolist():
+            obj = truth == k
+            ys, xs = np.nonzero(obj)
+            if np.ptp(ys) + 1 < PROPOSAL_MIN_PX or np.ptp(xs) + 1 < PROPOSAL_MIN_PX:
+                continue
+            total += 1
+            ids, overlap = np.unique(inst_pred[obj], return_counts=True)
+            best = 0.0
+            for i, inter in zip(ids.tolist(), overlap.tolist(), strict=True):
+                if i:
+                    union = obj.sum() + (inst_pred == i).sum() - inter
+                    best = max(best, inter / union)
+            if best >= PROPOSAL_IOU:
+                found += 1
+                mask_iou.append(best)
+                y0, y1 = max(ys.min() - 8, 0), ys.max() + 9
+                x0, x1 = max(xs.min() - 8, 0), xs.max() + 9
+                cls = int(np.bincount(gt_sem[obj]).argmax())
+                region = np.zeros_like(obj)
+                region[y0:y1, x0:x1] = closed_map[y0:y1, x0:x1] == cls
+                closed_iou.append((region & obj).sum() / (region | obj).sum())
+    return {
+        "objects": total,
+        "recall": _round(found / total) if total else None,
+        "mask_iou_found": _round(float(np.mean(mask_iou))) if mask_iou else None,
+        "closed_shape_iou_found": _round(float(np.mean(closed_iou))) if closed_iou else None,
+    }
 
 
 def _score(dataset: Any, predictor: _RecordingPredictor, name: str) -> dict[str, Any]:
@@ -132,7 +203,10 @@ def _score(dataset: Any, predictor: _RecordingPredictor, name: str) -> dict[str,
     boundary = BoundaryScore(BOUNDARY_TOLERANCE_PX)
     for sample in dataset.samples:
         pred = result.mapping.apply(predictor.labels[sample.stem])
-        boundary.update(pred, dataset.load_gt(sample))
+        gt = dataset.load_gt(sample)
+        boundary.update(pred, gt)
+        predictor.mapped[sample.stem] = pred
+        predictor.gt[sample.stem] = gt
     m = result.metrics
     per_class = {n: _round(v) for n, v in zip(CLASS_NAMES, m.iou.tolist(), strict=True)}
     ms = [sum(v for k, v in t.items() if k != "total") for t in result.stage_ms.values()]
@@ -287,10 +361,14 @@ def evaluate_world(
         # conf 1.0: an INT8 FastSAM's quantised scores can exceed 1.)
         pipeline.mask_generator = NoMasks(masks)
         pipeline.update("paint.uncovered", "closed_set")
-        scores["closed"] = _score(dataset, _RecordingPredictor(pipeline), "closed")
+        closed = _RecordingPredictor(pipeline)
+        scores["closed"] = _score(dataset, closed, "closed")
         pipeline.mask_generator = masks
         pipeline.update("paint.uncovered", uncovered)
-        scores["sfs"] = _score(dataset, _RecordingPredictor(pipeline), "sfs")
+        sfs = _RecordingPredictor(pipeline)
+        scores["sfs"] = _score(dataset, sfs, "sfs")
+        scores["sfs"]["proposals"] = proposal_scores(data / "instances", sfs, closed)
+        del closed, sfs
         oracle = OracleMasks(data / "instances")
         pipeline.mask_generator = oracle
         scores["oracle"] = _score(dataset, _RecordingPredictor(pipeline, oracle.select), "oracle")
@@ -402,6 +480,12 @@ def main(argv: list[str] | None = None) -> int:
             f"aAcc={s['aacc']} boundary_f={s['boundary_f']} "
             f"open-only IoU={open_iou} ms/frame={s['median_ms_per_frame']}"
         )
+    prop = scores["sfs"]["proposals"]
+    print(
+        f"masks  recall={prop['recall']} of {prop['objects']} objects >= {PROPOSAL_MIN_PX} px "
+        f"(IoU >= {PROPOSAL_IOU}); their mask IoU {prop['mask_iou_found']} vs the closed "
+        f"set's shape {prop['closed_shape_iou_found']}"
+    )
     print(summary_line(scores), flush=True)
     return 0
 
