@@ -285,6 +285,19 @@ def test_recorder_summary_ends_with_the_miou():
     assert lines[-3] == "IoU per class: sky 1.00, duck 0.50"
     assert "tiny world (trained)" in "\n".join(lines)
     assert "mIoU" not in format_summary(RecorderStats().summary("timeout", 1.0), "out")
+    assert summary["open_vocabulary_names"] == [] and "open vocab." not in "\n".join(lines)
+    # a later legend revision in which the open vocabulary named the duck
+    legend = _tw_legend()
+    legend["revision"] = 3
+    for entry in legend["classes"]:
+        if entry["name"] == "duck":
+            entry["source"] = 2
+    stats.legend = legend
+    summary = stats.summary("max_frames", 2.0)
+    assert summary["open_vocabulary_names"] == ["duck"]
+    lines = format_summary(summary, "out").splitlines()
+    assert "open vocab.:   legend revision 3 added duck (IoU 0.50)" in lines
+    assert lines[-1].startswith("mIoU:")
 
 
 # ------------------------------------------------------------------------------ tiny world

@@ -57,7 +57,7 @@ from sensor_msgs.msg import Image
 
 from sfs_ros.demo.camera import declare_parameters
 from sfs_ros.demo.scoring import GroundTruthScorer
-from sfs_ros.labels import legend_msg_to_dict
+from sfs_ros.labels import SOURCE_OPEN_VOCAB, legend_msg_to_dict
 from sfs_ros.msg import ClassLegend
 from sfs_ros.ros.conversions import ImageConversionError, image_msg_to_rgb
 from sfs_ros.ros.qos import latched, reliable
@@ -277,6 +277,11 @@ class RecorderStats:
                 for i in ids
             ],
             "legend_revision": self.legend["revision"] if self.legend else None,
+            "open_vocabulary_names": [
+                c["name"]
+                for c in (self.legend or {}).get("classes", [])
+                if c.get("source") == SOURCE_OPEN_VOCAB
+            ],
             "vocabulary": self.legend["vocabulary"] if self.legend else None,
             "resolutions": sorted([w, h] for w, h in self.sizes),
             "frame_ids": sorted(self.frame_ids),
@@ -337,8 +342,22 @@ def format_summary(summary: Mapping[str, Any], output_dir: str) -> str:
         f"stopped:       {summary['exit_reason']} after {show(summary['duration_s'], ' s')}",
         f"outputs:       {output_dir}/ (summary.json, legend.json, overlay_*.png, semantic_*.png)",
     ]
+    lines += _open_vocabulary_lines(summary)
     lines += _score_lines(summary.get("ground_truth"))
     return "\n".join(lines)
+
+
+def _open_vocabulary_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The names the open-vocabulary branch added to the legend (its later revisions), with
+    their IoU where the ground truth has them."""
+    names = summary.get("open_vocabulary_names") or []
+    if not names:
+        return []
+    iou = (summary.get("ground_truth") or {}).get("iou") or {}
+    shown = ", ".join(
+        f"{n} (IoU {iou[n]:.2f})" if iou.get(n) is not None else n for n in names
+    )
+    return [f"open vocab.:   legend revision {summary['legend_revision']} added {shown}"]
 
 
 def _score_lines(score: Mapping[str, Any] | None) -> list[str]:
