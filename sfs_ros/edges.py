@@ -118,21 +118,27 @@ def _expand(blocks: np.ndarray, ay: AxisSampling, ax: AxisSampling) -> np.ndarra
     return blocks.take(ay.i0, axis=0).take(ax.i0, axis=1)
 
 
-def _block_any(cells: np.ndarray) -> np.ndarray:
-    """(..., h, w) bool → whether block ``(r, c)`` (cells ``r..r+1`` x ``c..c+1``, clipped)
-    holds a true cell."""
-    out = cells.copy()
-    out[..., :-1] |= cells[..., 1:]
-    out[..., :-1, :] |= out[..., 1:, :].copy()
-    return out
-
-
 def _block_all(cells: np.ndarray) -> np.ndarray:
     """(..., h, w) bool → whether every cell of block ``(r, c)`` is true."""
     out = cells.copy()
     out[..., :-1] &= cells[..., 1:]
     out[..., :-1, :] &= out[..., 1:, :].copy()
     return out
+
+
+def _some_positive(
+    positive: np.ndarray, ranks: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """Whether block ``(rows, cols)`` of mask ``ranks`` holds a positive cell (broadcast
+    index arrays into ``positive`` (N, h, w))."""
+    h, w = positive.shape[1:]
+    down, right = np.minimum(rows + 1, h - 1), np.minimum(cols + 1, w - 1)
+    return (
+        positive[ranks, rows, cols]
+        | positive[ranks, rows, right]
+        | positive[ranks, down, cols]
+        | positive[ranks, down, right]
+    )
 
 
 def _block_max(values: np.ndarray) -> np.ndarray:
@@ -218,24 +224,34 @@ def sharpen_masks(
     boxes = np.asarray(crop_boxes, np.float64)[order]
     box_x = _BoxAxis.of(boxes[:, 0], boxes[:, 2], ax, w)
     box_y = _BoxAxis.of(boxes[:, 1], boxes[:, 3], ay, h)
-    some = _block_any(positive)  # a support cell is positive (else no pixel of the block is)
     rank_of = np.full(n + 1, n, np.int64)  # instance id -> rank; 0 (none) -> n, below all
     rank_of[order + 1] = np.arange(n)
     # Blocks the working paint may have wrong: the shown mask changes inside the block, or a
     # box edge crosses it where its mask is positive and not under a mask above it.
     band = nonuniform_blocks(instance_work)
     open_rank = _block_max(rank_of[instance_work])  # the lowest-ranked mask shown in a block
-    crossed = box_x.ambiguous[:, None, :] & box_y.touch[:, :, None]
-    crossed |= box_y.ambiguous[:, :, None] & box_x.touch[:, None, :]
-    crossed &= some
-    crossed &= open_rank[None] >= np.arange(n)[:, None, None]
-    band |= crossed.any(axis=0)
+    ranks, block_cols = np.nonzero(box_x.ambiguous)  # (mask, block column) pairs
+    if len(ranks):
+        all_rows = np.arange(h)[None, :]
+        hit = _some_positive(positive, ranks[:, None], all_rows, block_cols[:, None])
+        hit &= box_y.touch[ranks] & (ranks[:, None] <= open_rank[:, block_cols].T)
+        pair, r = np.nonzero(hit)
+        band[r, block_cols[pair]] = True
+    ranks, block_rows = np.nonzero(box_y.ambiguous)
+    if len(ranks):
+        all_cols = np.arange(w)[None, :]
+        hit = _some_positive(positive, ranks[:, None], block_rows[:, None], all_cols)
+        hit &= box_x.touch[ranks] & (open_rank[block_rows] >= ranks[:, None])
+        pair, c = np.nonzero(hit)
+        band[block_rows[pair], c] = True
     rows, cols = np.nonzero(band)
     if not len(rows):
         return instance
     # Per band block: its candidates in paint order; a block whose first candidate covers
     # every pixel of it (all four cells positive, every pixel in the box) is decided whole.
-    cand = some[:, rows, cols] & box_y.touch[:, rows] & box_x.touch[:, cols]  # (N, B)
+    all_ranks = np.arange(n)[:, None]
+    cand = _some_positive(positive, all_ranks, rows[None], cols[None])  # (N, B)
+    cand &= box_y.touch[:, rows] & box_x.touch[:, cols]
     every = _block_all(positive[:, rows.min() : rows.max() + 2])
     full = every[:, rows - rows.min(), cols] & box_y.all_in[:, rows] & box_x.all_in[:, cols]
     first = cand.argmax(axis=0)

@@ -127,6 +127,9 @@ RECIPE: dict[str, Any] = {
             },
         },
         "templates": list(DEFAULT_TEMPLATES),
+        # crops of frame-sized scenes, as the open-vocabulary branch crops a 640x480 camera
+        # frame (crops of 320x240 scenes named 640x480 barrels and bottles "sky")
+        "scene_size": [480, 640],
         "scenes": 400,
         "val_scenes": 60,
         "steps": 600,
@@ -501,12 +504,15 @@ def _clip_crops(
 
     from sfs_ros.open_vocab.clip import ClipScorer
 
+    mean, std = tuple(open_clip.OPENAI_DATASET_MEAN), tuple(open_clip.OPENAI_DATASET_STD)
     cropper = ClipScorer(
         model=None,
         tokenizer=None,
         image_size=image_size,
-        mean=tuple(open_clip.OPENAI_DATASET_MEAN),
-        std=tuple(open_clip.OPENAI_DATASET_STD),
+        mean=mean,
+        std=std,
+        # the transform open_clip builds for the trained local-dir model (its defaults)
+        preprocess=open_clip.image_transform(image_size, is_train=False, mean=mean, std=std),
     )
     rng = np.random.default_rng(seed)
     kernel = np.ones((3, 3), np.uint8)
@@ -574,8 +580,13 @@ def train_clip(out: Path) -> dict[str, Any]:
     model = open_clip.create_model(f"local-dir:{out}", pretrained=None)
     tokenizer = open_clip.get_tokenizer(f"local-dir:{out}")
     size = r["model_cfg"]["vision_cfg"]["image_size"]
-    x, y = _clip_crops(_scenes(TRAIN_SEED, r["scenes"], "clip train"), r["seed"], size)
-    vx, vy = _clip_crops(_scenes(VAL_SEED, r["val_scenes"], "clip val"), r["seed"] + 1, size)
+    scene_size = r["scene_size"]
+    x, y = _clip_crops(
+        _scenes(TRAIN_SEED, r["scenes"], "clip train", scene_size), r["seed"], size
+    )
+    vx, vy = _clip_crops(
+        _scenes(VAL_SEED, r["val_scenes"], "clip val", scene_size), r["seed"] + 1, size
+    )
     templates = r["templates"]
     tokens = tokenizer([t.format(n) for n in CLASS_NAMES for t in templates])
     opt = torch.optim.AdamW(model.parameters(), lr=r["lr"], weight_decay=0.05)
