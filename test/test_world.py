@@ -269,3 +269,16 @@ def test_closed_alone_configuration_proposes_no_masks_whatever_the_scores():
     assert len(got) == 0 and got.work_hw == (12, 16)
     none.apply(FastSAMConfig(conf=0.3))
     assert inner.applied[-1].conf == 0.3
+
+
+def test_eval_refuses_a_models_folder_without_models(tmp_path: Path, capsys) -> None:
+    """``sfs-world eval --models DIR`` uses DIR as it is: a folder without the models is one
+    error line and exit 2, and nothing is created or trained there."""
+    from sfs_ros.world.cli import main
+
+    missing = tmp_path / "no_models"
+    code = main(["eval", "--frames", "1", "--models", str(missing), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no tiny-world models" in err[0] and "sfs-world train" in err[0]
+    assert not missing.exists()
