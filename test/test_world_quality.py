@@ -118,11 +118,6 @@ def test_empty_scene_is_background(sfs: object) -> None:
     assert objects.mean() < 0.02
 
 
-# Known weakness of the committed models (docs/tiny_world.md): the 12-epoch YOLOv8n-seg finds
-# no mask above conf 0.4 on most kites, so CLIP never sees them.
-_WEAK_KITE = pytest.mark.xfail(reason="no FastSAM mask on kites at conf 0.4", strict=False)
-
-
 @pytest.mark.parametrize("name", CLOSED_OBJECTS)
 def test_single_object_found_and_named(sfs: object, name: str) -> None:
     """One object of a closed-set class alone: its pixels carry its class (mean IoU over four
@@ -134,9 +129,7 @@ def test_single_object_found_and_named(sfs: object, name: str) -> None:
     assert np.mean(ious) >= 0.55, ious
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_WEAK_KITE) if n == "kite" else n for n in OPEN_ONLY_NAMES]
-)
+@pytest.mark.parametrize("name", OPEN_ONLY_NAMES)
 def test_object_unknown_to_the_closed_set(sfs: object, sfs_open: object, name: str) -> None:
     """An object the closed set does not know: without open vocabulary its name appears
     nowhere; with it, the tiny CLIP names it (IoU >= 0.5)."""
