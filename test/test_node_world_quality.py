@@ -42,7 +42,9 @@ pytestmark = [pytest.mark.dds, pytest.mark.models]
 
 CLOSED_OBJECTS = [n for n in OBJECT_NAMES if n in CLOSED_SET_NAMES]
 FIRST_FRAME_TIMEOUT_S = 420.0  # exports and INT8 calibration for a new input shape, 2 busy cores
-EDGE_PRECISION = 0.8  # share of published label-edge pixels within 3 px of a true edge
+# share of published label-edge pixels within 3 px of a true edge: 0.84 at the defaults, 0.70
+# with the working-resolution map enlarged (test/test_world_quality.py measures both)
+EDGE_PRECISION = 0.8
 
 
 @pytest.fixture(scope="module")
