@@ -602,8 +602,8 @@ def test_gpu_check_plumbing_on_the_cpu(tmp_path, fastsam_pt, segformer_dir, caps
     rows += [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| paper |")]
     cells = [[c.strip() for c in row] for row in rows]
     assert [row[:5] for row in cells] == [
-        ["shipped", "96×64", "64", "work", "fp32"],
-        ["shipped", "96×64", "64", "work", "fp16"],
+        ["shipped", "96×64", "64", "edges", "fp32"],
+        ["shipped", "96×64", "64", "edges", "fp16"],
         ["paper", "160×80", "96", "input", "fp32"],
         ["paper", "160×80", "96", "input", "fp16"],
     ]

@@ -4,8 +4,9 @@
 Two input settings, each in fp32 and fp16 on the GPU, compared with the same pipeline on the
 CPU in fp32:
 
-* ``shipped``: the shipped preset's input, a 640x480 frame at ``fastsam.imgsz`` 640 with masks
-  at the working resolution (``--size``, ``--imgsz``);
+* ``shipped``: the shipped preset's input, a 640x480 frame at ``fastsam.imgsz`` 640 with the
+  shipped ``fastsam.mask_resolution`` (labels decided at input resolution along edges;
+  ``--size``, ``--imgsz``);
 * ``paper``: the SFS paper's setting, a Cityscapes-size 2048x1024 frame at imgsz 1024 with
   masks decoded at the input resolution (the paper's retina masks; ``--paper-size``,
   ``--paper-imgsz``, ``--no-paper``).
@@ -48,7 +49,7 @@ class GpuSetting:
         name: ``shipped`` or ``paper``.
         size: the input frame's (width, height).
         imgsz: ``fastsam.imgsz``.
-        mask_resolution: ``fastsam.mask_resolution`` (``work`` or ``input``).
+        mask_resolution: ``fastsam.mask_resolution`` (``edges``, ``work`` or ``input``).
     """
 
     name: str
@@ -82,7 +83,12 @@ class GpuRow:
 def check_settings(args: argparse.Namespace) -> list[GpuSetting]:
     """The settings to run: the shipped input at each ``--imgsz`` (640 by default), then the
     paper's setting unless ``--no-paper``."""
-    settings = [GpuSetting("shipped", args.size, imgsz, "work") for imgsz in args.imgsz or [640]]
+    from sfs_ros.bench.inputs import shipped
+
+    resolution = shipped("fastsam.mask_resolution")
+    settings = [
+        GpuSetting("shipped", args.size, imgsz, resolution) for imgsz in args.imgsz or [640]
+    ]
     if not args.no_paper:
         settings.append(GpuSetting("paper", args.paper_size, args.paper_imgsz, "input"))
     return settings
